@@ -1,0 +1,122 @@
+"""Ingest routes of seeds 000/001 (core), 002 (ecommerce v1) and 004 (landing pages).
+
+Thin: read the bounded body, turn it into canonical events (``ingest.handlers``), submit
+them to the pipeline, and answer in each surface's own shape once they are durable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from shoplens.api.deps import any_key, ingest_context, read_body, state
+from shoplens.auth import Principal
+from shoplens.errors import BadRequest
+from shoplens.ingest import handlers
+from shoplens.ingest.event import Event
+from shoplens.ingest.formats import core, decode, ecommerce, landing
+
+router = APIRouter(tags=["ingest"])
+
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {}}}}
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def _core_receipt(event: Event) -> dict[str, Any]:
+    return {
+        "id": f"evt_{event.event_id.replace('-', '')}",
+        "event": event.event_name,
+        "timestamp": _iso(event.timestamp),
+    }
+
+
+@router.post("/analytics/event", status_code=201, openapi_extra=_BODY,
+             summary="Track one event (seeds 000/001; amounts in minor units)")
+async def track_event(request: Request, principal: Principal = Depends(any_key)) -> JSONResponse:
+    body = await read_body(request)
+    ctx = ingest_context(request, principal.tenant)
+    event = handlers.one(body, core.CoreEventIn, core.to_event, ctx)
+    await state(request).pipeline.submit([event])
+    return JSONResponse(_core_receipt(event), status_code=201)
+
+
+@router.post("/analytics/event/batch", status_code=201, openapi_extra=_BODY,
+             summary="Track several events; invalid ones are skipped and reported")
+async def track_event_batch(
+    request: Request, principal: Principal = Depends(any_key)
+) -> JSONResponse:
+    body = await read_body(request)
+    ctx = ingest_context(request, principal.tenant)
+    raws = handlers.batch_list(
+        body, core.CoreBatchIn, max_events=None,
+        empty="events array is required and must not be empty",
+        too_many="",
+    )
+    outcome = handlers.many(raws, core.CoreEventIn, core.to_event, ctx)
+    if outcome.events:
+        await state(request).pipeline.submit(outcome.events)
+    content: dict[str, Any] = {
+        "ok": True,
+        "accepted": len(outcome.events),
+        "events": [_core_receipt(e) for e in outcome.events],
+    }
+    if outcome.errors:
+        content["errors"] = outcome.errors
+    return JSONResponse(content, status_code=201)
+
+
+@router.post("/v1/api/analytics/ecommerce/track", openapi_extra=_BODY,
+             summary="Send one ecommerce event (seed 002; amounts in major units)")
+async def ecommerce_track(
+    request: Request, principal: Principal = Depends(any_key)
+) -> dict[str, Any]:
+    body = await read_body(request)
+    ctx = ingest_context(request, principal.tenant)
+    event = handlers.one(body, ecommerce.EcommerceIn, ecommerce.to_event, ctx)
+    await state(request).pipeline.submit([event])
+    return {"ok": True}
+
+
+@router.post("/v1/api/analytics/ecommerce/batch", openapi_extra=_BODY,
+             summary="Send up to 100 ecommerce events; invalid ones are skipped and reported")
+async def ecommerce_batch(
+    request: Request, principal: Principal = Depends(any_key)
+) -> dict[str, Any]:
+    body = await read_body(request)
+    ctx = ingest_context(request, principal.tenant)
+    raws = handlers.batch_list(
+        body, ecommerce.BatchIn, max_events=ecommerce.MAX_BATCH,
+        empty="events array is required and must not be empty",
+        too_many="Maximum 100 events per batch",
+    )
+    outcome = handlers.many(raws, ecommerce.EcommerceIn, ecommerce.to_event, ctx)
+    if outcome.events:
+        await state(request).pipeline.submit(outcome.events)
+    content: dict[str, Any] = {"ok": True, "accepted": len(outcome.events)}
+    if outcome.errors:
+        content["errors"] = outcome.errors
+    return content
+
+
+@router.post("/api/analytics/track", openapi_extra=_BODY,
+             summary="Public landing-page tracker (seed 004): no key, tenant in the body")
+async def landing_track(request: Request) -> dict[str, Any]:
+    app_state = state(request)
+    body = await read_body(request)
+    raw = decode(body, landing.LandingIn)
+    tenant_id, _ = landing.validate(raw)
+    tenant, salt = app_state.tenants.get(tenant_id)
+    if tenant is None:
+        raise BadRequest("tenant_id does not name a tenant", field="tenant_id")
+    ctx = ingest_context(request, tenant)
+    handlers.check_event_size(len(body), ctx)
+    await app_state.pipeline.submit([landing.to_event(raw, ctx, salt)])
+    return {"success": True}

@@ -1,0 +1,119 @@
+"""create_app(): the ASGI app, its routers, and the lifespan that owns store and pipeline."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from shoplens import __version__
+from shoplens.api import ingest as ingest_routes
+from shoplens.api import system as system_routes
+from shoplens.api.deps import AppState, TenantCache
+from shoplens.auth import KeyVerifier
+from shoplens.config import Settings
+from shoplens.errors import ShoplensError
+from shoplens.ingest.context import Limits
+from shoplens.ingest.money import CurrencyConverter
+from shoplens.ingest.pipeline import IngestPipeline
+from shoplens.meta import MetaStore
+from shoplens.store import Store, open_store
+from shoplens.store.migrate import migrate
+
+
+class DataDirLocked(RuntimeError):
+    pass
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """Hold an exclusive lock on the data dir: one process owns its WAL (and chDB store)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataDirLocked(
+            f"{data_dir} is in use by another shoplens process (a running server?). "
+            "Stop it, or use another --data-dir."
+        ) from None
+    return fd
+
+
+def open_components(settings: Settings, store: Store | None) -> tuple[Store, MetaStore]:
+    """Open (and migrate) the store unless one is given, and the metadata store."""
+    if store is None:
+        store = open_store(settings.resolved_store_url, cluster=settings.cluster)
+        migrate(store)
+    return store, MetaStore(settings.meta_path)
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
+    """The shoplens app. Pass ``store`` to share an already open (and migrated) store; the
+    app then leaves it open at shutdown."""
+    settings = settings or Settings()
+    owns_store = store is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        lock = lock_data_dir(settings.data_dir)
+        opened, meta = open_components(settings, store)
+        pipeline = IngestPipeline(settings, opened)
+        app.state.shoplens = AppState(
+            settings=settings,
+            store=opened,
+            meta=meta,
+            pipeline=pipeline,
+            keys=KeyVerifier(meta, settings.key_cache_seconds),
+            tenants=TenantCache(meta, settings.key_cache_seconds),
+            limits=Limits.from_settings(settings),
+            converter=CurrencyConverter(),
+        )
+        await pipeline.start()
+        try:
+            yield
+        finally:
+            await pipeline.stop()
+            meta.close()
+            if owns_store:
+                opened.close()
+            os.close(lock)
+
+    app = FastAPI(
+        title="shoplens",
+        version=__version__,
+        description="Self-hosted e-commerce analytics. See docs/api.md for every route.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Retry-After"],
+    )
+    app.add_exception_handler(ShoplensError, _shoplens_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.include_router(ingest_routes.router)
+    app.include_router(system_routes.router)
+    return app
+
+
+async def _shoplens_error(_: Request, exc: ShoplensError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+    location = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body")]
+    field = ".".join(location) or None
+    message = f"{field}: {first.get('msg', 'invalid value')}" if field else "Invalid request"
+    return JSONResponse({"ok": False, "error": message, "field": field}, status_code=400)

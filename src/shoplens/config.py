@@ -1,0 +1,59 @@
+"""Settings, read from flags and ``SHOPLENS_*`` environment variables.
+
+Every setting is documented in docs/operations.md; a flag given to the CLI wins over the
+environment, which wins over the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPLENS_", extra="ignore")
+
+    data_dir: Path = Field(Path("./shoplens-data"), description="WAL, metadata and embedded store")
+    store_url: str | None = Field(
+        None,
+        description="chdb://<path> (default: <data-dir>/clickhouse) or clickhouse://host:8123/db",
+    )
+    meta_file: Path | None = Field(None, description="SQLite metadata file (default: in data dir)")
+    cluster: str | None = Field(None, description="ClickHouse cluster for ON CLUSTER DDL")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Ingestion: the write-ahead log and the flusher that drains it into the store.
+    flush_interval: float = Field(1.0, gt=0, description="seconds between flushes")
+    flush_max_rows: int = Field(50_000, gt=0, description="flush early at this many events")
+    wal_segment_bytes: int = Field(64 * MIB, gt=0)
+    wal_max_bytes: int = Field(1024 * MIB, gt=0, description="unflushed WAL bound; 503 beyond")
+    dedup_window_hours: float = Field(24.0, gt=0, description="purchase/refund de-duplication")
+
+    # Limits on what a client may send.
+    max_event_bytes: int = 32 * KIB
+    max_request_bytes: int = 512 * KIB
+    max_properties: int = 100
+    max_string_length: int = 2048
+    max_items: int = 200
+    key_cache_seconds: float = Field(5.0, ge=0, description="how long a verified key is cached")
+    trust_proxy: bool = Field(False, description="take the client IP from X-Forwarded-For")
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def wal_dir(self) -> Path:
+        return self.data_dir / "wal"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.meta_file or self.data_dir / "meta.sqlite3"

@@ -1,0 +1,1 @@
+"""Ingestion: wire formats → one canonical Event → write-ahead log → store."""

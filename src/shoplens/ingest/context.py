@@ -1,0 +1,44 @@
+"""What a wire format needs besides the body: who sent it, when, from where, and limits."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from shoplens.config import Settings
+from shoplens.ingest.money import CurrencyConverter
+from shoplens.meta import Tenant
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_event_bytes: int = 32 * 1024
+    max_request_bytes: int = 512 * 1024
+    max_properties: int = 100
+    max_string_length: int = 2048
+    max_items: int = 200
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_event_bytes=settings.max_event_bytes,
+            max_request_bytes=settings.max_request_bytes,
+            max_properties=settings.max_properties,
+            max_string_length=settings.max_string_length,
+            max_items=settings.max_items,
+        )
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    """Request facts that every event of one request shares."""
+
+    tenant: Tenant
+    received_at: int = field(default_factory=lambda: int(time.time() * 1000))
+    ip: str = ""
+    user_agent: str = ""
+    referrer: str = ""
+    limits: Limits = field(default_factory=Limits)
+    converter: CurrencyConverter = field(default_factory=CurrencyConverter)
+    #: historical import (CLI, demo): timestamps are taken as given, however old.
+    historical: bool = False

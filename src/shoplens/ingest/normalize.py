@@ -1,0 +1,159 @@
+"""Field rules shared by every wire format: strings, properties, timestamps, pages, money.
+
+Each helper raises ``BadRequest`` naming the field and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+
+from shoplens.errors import BadRequest
+from shoplens.ingest.context import IngestContext
+from shoplens.ingest.event import Event, Item
+from shoplens.ingest.money import decimal_of, exponent
+
+_EVENT_NAMESPACE = uuid.UUID("6f1d3c1e-6a0b-4c56-9a3e-2f0f5b7c8d10")
+_MAX_FUTURE_MS = 24 * 3600 * 1000
+
+
+def text(value: Any, field: str, ctx: IngestContext) -> str:
+    """A string field: None → "", over the length cap → 400."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string", field=field)
+    if len(value) > ctx.limits.max_string_length:
+        raise BadRequest(
+            f"{field} is longer than {ctx.limits.max_string_length} characters", field=field
+        )
+    return value
+
+
+def identifier(value: Any, field: str, ctx: IngestContext) -> str:
+    """An id: strings as they are, integers accepted and written in decimal."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return text(value, field, ctx)
+
+
+def properties(value: Any, field: str, ctx: IngestContext) -> dict[str, str]:
+    """Free-form key/value pairs, stored as strings (non-strings JSON-encoded)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(f"{field} must be an object", field=field)
+    if len(value) > ctx.limits.max_properties:
+        raise BadRequest(
+            f"{field} has more than {ctx.limits.max_properties} keys", field=field
+        )
+    out = {}
+    for key, raw in value.items():
+        if raw is None:
+            continue
+        out[text(key, f"{field} key", ctx)] = text(
+            raw if isinstance(raw, str) else msgspec.json.encode(raw).decode(),
+            f"{field}.{key}",
+            ctx,
+        )
+    return out
+
+
+def timestamp_ms(value: Any, field: str, ctx: IngestContext) -> int:
+    """ISO 8601 (Z or offset; naive means UTC) or epoch ms → epoch ms.
+
+    Without a value the receive time is used. A time more than a day ahead of the server
+    clock is a client clock error: 400 naming the field.
+    """
+    if value is None or value == "":
+        return ctx.received_at
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        ms = int(value)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"{field} must be an ISO 8601 timestamp", field=field) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        ms = int(parsed.timestamp() * 1000)
+    else:
+        raise BadRequest(f"{field} must be an ISO 8601 timestamp", field=field)
+    if not ctx.historical and ms > ctx.received_at + _MAX_FUTURE_MS:
+        raise BadRequest(f"{field} is more than 24 hours in the future", field=field)
+    if ms < 0:
+        raise BadRequest(f"{field} is before 1970", field=field)
+    return ms
+
+
+def event_id(ctx: IngestContext, client_id: str | None) -> str:
+    """A new UUID, or one derived from the client's own id so a resend maps to the same row."""
+    if client_id:
+        return str(uuid.uuid5(_EVENT_NAMESPACE, f"{ctx.tenant.id}:{client_id}"))
+    return str(uuid.uuid4())
+
+
+def apply_page(event: Event, url: str, referrer: str) -> None:
+    """Fill page_url/page_path and UTM fields from a page URL (absolute or a path)."""
+    event.page_url = url
+    event.referrer = referrer
+    if not url:
+        return
+    parts = urlsplit(url)
+    event.page_path = parts.path or "/"
+    if parts.query:
+        query = parse_qs(parts.query)
+        for name in ("source", "medium", "campaign", "term", "content"):
+            values = query.get(f"utm_{name}")
+            if values and not getattr(event, f"utm_{name}"):
+                setattr(event, f"utm_{name}", values[0][:256])
+
+
+def major_amount(value: Any, field: str) -> Decimal | None:
+    """A decimal amount in major units (49.99), or None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise BadRequest(f"{field} must be a number", field=field)
+    return decimal_of(value, field)
+
+
+def minor_amount(value: Any, field: str, currency: str) -> Decimal | None:
+    """An integer amount in minor units (2999 cents) → Decimal major units, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadRequest(f"{field} must be an integer amount in minor units", field=field)
+    if isinstance(value, float) and not value.is_integer():
+        raise BadRequest(f"{field} must be an integer amount in minor units", field=field)
+    return Decimal(int(value)).scaleb(-exponent(currency))
+
+
+def quantity(value: Any, field: str) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise BadRequest(f"{field} must be a whole number", field=field)
+    if not 0 <= value <= 1_000_000:
+        raise BadRequest(f"{field} must be between 0 and 1000000", field=field)
+    return int(value)
+
+
+def convert(
+    ctx: IngestContext, amount: Decimal | None, currency: str, field: str
+) -> tuple[int, str]:
+    """(base-currency minor units, amount as sent) for an optional amount."""
+    if amount is None:
+        return 0, "0"
+    minor = ctx.converter.to_base_minor(amount, currency, ctx.tenant.base_currency, field)
+    return minor, str(amount)
+
+
+def finish_items(event: Event, items: list[Item]) -> None:
+    event.items = items
+    event.item_count = sum(item.quantity for item in items)

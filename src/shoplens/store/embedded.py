@@ -1,0 +1,62 @@
+"""The embedded store: ClickHouse in-process through chDB.
+
+TRICKY: chDB allows one data path per process, and one cursor per connection; several
+connections to the same path run queries in parallel (and release the GIL). So we keep one
+connection per thread, all on the same path.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import chdb
+import pyarrow as pa
+
+from shoplens.store.base import INSERT_SETTINGS, Params
+
+_LOCK = threading.Lock()
+
+
+class EmbeddedStore:
+    kind = "embedded"
+    cluster = None
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(Path(path).resolve())
+        Path(self.path).mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[chdb.state.sqlitelike.Connection] = []
+        self._conn()  # fail now, not on the first query, if the path is unusable
+
+    def _conn(self) -> chdb.state.sqlitelike.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with _LOCK:
+                conn = chdb.connect(self.path)
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def query(self, sql: str, params: Params | None = None) -> pa.Table:
+        result: pa.Table = self._conn().query(sql, "ArrowTable", params=dict(params or {}))
+        return result
+
+    def command(self, sql: str, params: Params | None = None) -> None:
+        self._conn().query(sql, "Null", params=dict(params or {}))
+
+    def insert(self, table: str, batch: pa.Table, dedup_token: str) -> None:
+        settings = {**INSERT_SETTINGS, "insert_deduplication_token": dedup_token}
+        setting_sql = ", ".join(f"{name} = {{s_{name}:String}}" for name in settings)
+        columns = ", ".join(f"`{name}`" for name in batch.column_names)
+        # TRICKY: chDB's Python() table function finds the Arrow table by its variable name
+        # in the calling frame, so the batch must be bound to a local named `batch`.
+        sql = f"INSERT INTO {table} ({columns}) SETTINGS {setting_sql} SELECT * FROM Python(batch)"
+        self._conn().query(sql, "Null", params={f"s_{k}": str(v) for k, v in settings.items()})
+
+    def close(self) -> None:
+        with _LOCK:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()

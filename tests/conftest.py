@@ -1,0 +1,107 @@
+"""Shared fixtures: one real chDB store per test process, real apps over it.
+
+TRICKY: chDB serves one data path per process, so every test in a process shares one
+store (in a temp dir) and one metadata file; each test makes its own tenants, which keeps
+tests apart and checks tenant isolation on every query they make.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shoplens.app import create_app
+from shoplens.auth import issue_key
+from shoplens.config import Settings
+from shoplens.meta import MetaStore
+from shoplens.store import Store, open_store
+from shoplens.store.migrate import migrate
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shoplens-session")
+
+
+@pytest.fixture(scope="session")
+def store(session_dir: Path) -> Iterator[Store]:
+    opened = open_store(f"chdb://{session_dir / 'clickhouse'}")
+    migrate(opened)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="session")
+def meta_file(session_dir: Path) -> Path:
+    return session_dir / "meta.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def meta(meta_file: Path) -> Iterator[MetaStore]:
+    opened = MetaStore(meta_file)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, meta_file: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", meta_file=meta_file, flush_interval=0.2)
+
+
+@dataclass
+class TenantKeys:
+    id: int
+    publishable: str
+    secret: str
+
+    @property
+    def pk(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.publishable}"}
+
+    @property
+    def sk(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+
+@pytest.fixture
+def make_tenant(meta: MetaStore) -> Callable[..., TenantKeys]:
+    def make(name: str = "shop", **fields: Any) -> TenantKeys:
+        tenant = meta.create_tenant(name, **fields)
+        return TenantKeys(
+            tenant.id,
+            issue_key(meta, tenant.id, "publishable").key,
+            issue_key(meta, tenant.id, "secret").key,
+        )
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Callable[..., TenantKeys]) -> TenantKeys:
+    return make_tenant("Acme", plan="pro")
+
+
+@pytest.fixture
+def client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, store=store)) as test_client:
+        yield test_client
+
+
+def wait_stored(client: TestClient, timeout: float = 10.0) -> None:
+    """Block until everything acknowledged so far is in the store."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/healthz").json()["ingest"]["pending_events"] == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("events were not flushed to the store in time")
+
+
+def rows(store: Store, sql: str, **params: Any) -> list[dict[str, Any]]:
+    return store.query(sql, params).to_pylist()
