@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from shoplens import __version__
 from shoplens.api import ingest as ingest_routes
+from shoplens.api import segment as segment_routes
 from shoplens.api import system as system_routes
 from shoplens.api.deps import AppState, TenantCache
 from shoplens.auth import KeyVerifier
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.add_exception_handler(ShoplensError, _shoplens_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.include_router(ingest_routes.router)
+    app.include_router(segment_routes.router)
     app.include_router(system_routes.router)
     return app
 
