@@ -113,5 +113,7 @@ class KeyVerifier:
 
 def require_secret(principal: Principal) -> Principal:
     if principal.kind != "secret":
-        raise Forbidden("This endpoint requires a secret key (sk_…); publishable keys can only send events")
+        raise Forbidden(
+            "This endpoint requires a secret key (sk_…); publishable keys can only send events"
+        )
     return principal

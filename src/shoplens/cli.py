@@ -34,8 +34,12 @@ out = Console()
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", envvar="SHOPLENS_DATA_DIR", help="Data directory.",
-                 show_default="./shoplens-data"),
+    typer.Option(
+        "--data-dir",
+        envvar="SHOPLENS_DATA_DIR",
+        help="Data directory.",
+        show_default="./shoplens-data",
+    ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -66,8 +70,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     """shoplens: self-hosted e-commerce analytics."""
 
@@ -81,14 +86,18 @@ def _validate_tenant(base_currency: str, timezone: str, plan: str) -> None:
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise _fail(f"--timezone: unknown time zone {timezone!r} (use an IANA name such as "
-                    "Europe/Berlin)") from None
+        raise _fail(
+            f"--timezone: unknown time zone {timezone!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
     if plan not in PLANS:
         raise _fail(f"--plan must be one of {', '.join(PLANS)}")
 
 
 def create_tenant_with_keys(
-    meta: MetaStore, name: str, base_currency: str = "USD", timezone: str = "UTC",
+    meta: MetaStore,
+    name: str,
+    base_currency: str = "USD",
+    timezone: str = "UTC",
     plan: str = "free",
 ) -> tuple[Tenant, str, str]:
     tenant = meta.create_tenant(name, base_currency=base_currency, timezone=timezone, plan=plan)
@@ -112,11 +121,21 @@ def tenants_create(
     meta = _meta(_settings(data_dir))
     tenant, publishable, secret = create_tenant_with_keys(meta, name, base_currency, timezone, plan)
     if as_json:
-        typer.echo(json.dumps({"tenant_id": tenant.id, "name": tenant.name,
-                                   "publishable_key": publishable, "secret_key": secret}))
+        typer.echo(
+            json.dumps(
+                {
+                    "tenant_id": tenant.id,
+                    "name": tenant.name,
+                    "publishable_key": publishable,
+                    "secret_key": secret,
+                }
+            )
+        )
         return
-    out.print(f"tenant {tenant.id} [bold]{tenant.name}[/bold] ({tenant.plan}, "
-              f"{tenant.base_currency}, {tenant.timezone})")
+    out.print(
+        f"tenant {tenant.id} [bold]{tenant.name}[/bold] ({tenant.plan}, "
+        f"{tenant.base_currency}, {tenant.timezone})"
+    )
     out.print(f"publishable key (ingest, safe in a browser): {publishable}")
     out.print(f"secret key (queries and admin; keep it secret): {secret}")
     out.print("[dim]keys are stored hashed and cannot be shown again[/dim]")
@@ -152,8 +171,9 @@ def keys_create(
         raise _fail(f"no tenant {tenant}; see `shoplens tenants list`")
     issued = issue_key(meta, tenant, kind, name)
     if as_json:
-        typer.echo(json.dumps({"key_id": issued.id, "tenant_id": tenant, "kind": kind,
-                                   "key": issued.key}))
+        typer.echo(
+            json.dumps({"key_id": issued.id, "tenant_id": tenant, "kind": kind, "key": issued.key})
+        )
     else:
         out.print(f"key {issued.id} ({kind}) for tenant {tenant}: {issued.key}")
 
@@ -166,9 +186,18 @@ def keys_list(
 ) -> None:
     """List keys (their ids and prefixes; secrets are never stored)."""
     keys = _meta(_settings(data_dir)).keys(tenant)
-    rows = [{"key_id": k.id, "tenant_id": k.tenant_id, "kind": k.kind, "name": k.name,
-             "prefix": f"{PREFIXES[k.kind]}_{k.lookup}…", "created_at": k.created_at,
-             "revoked_at": k.revoked_at} for k in keys]
+    rows = [
+        {
+            "key_id": k.id,
+            "tenant_id": k.tenant_id,
+            "kind": k.kind,
+            "name": k.name,
+            "prefix": f"{PREFIXES[k.kind]}_{k.lookup}…",
+            "created_at": k.created_at,
+            "revoked_at": k.revoked_at,
+        }
+        for k in keys
+    ]
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -190,8 +219,9 @@ def keys_revoke(
 
 
 # demo ----------------------------------------------------------------------------------
-def _load_demo(settings: Settings, events: int, days: int, tenant_id: int | None,
-               seed: int) -> tuple[Tenant, str | None, str | None]:
+def _load_demo(
+    settings: Settings, events: int, days: int, tenant_id: int | None, seed: int
+) -> tuple[Tenant, str | None, str | None]:
     """Create (or reuse) the demo tenant and send it ``events`` generated events."""
     from shoplens import demo
     from shoplens.ingest.bulk import load, running_pipeline
@@ -204,18 +234,26 @@ def _load_demo(settings: Settings, events: int, days: int, tenant_id: int | None
                 if tenant is None:
                     raise _fail(f"no tenant {tenant_id}; see `shoplens tenants list`")
             else:
-                tenant, publishable, secret = create_tenant_with_keys(
-                    meta, DEMO_TENANT, plan="pro")
-            with Progress(TextColumn("[bold]demo[/bold] {task.description}"), BarColumn(),
-                          MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+                tenant, publishable, secret = create_tenant_with_keys(meta, DEMO_TENANT, plan="pro")
+            with Progress(
+                TextColumn("[bold]demo[/bold] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as bar:
                 task = bar.add_task(f"tenant {tenant.id}", total=events)
                 stats = await load(
-                    pipeline, tenant, demo.generate(tenant, events=events, days=days, seed=seed),
+                    pipeline,
+                    tenant,
+                    demo.generate(tenant, events=events, days=days, seed=seed),
                     on_progress=lambda n: bar.advance(task, n),
                 )
-            console.print(f"demo: {stats.accepted:,} events accepted "
-                          f"({stats.duplicates:,} duplicate orders dropped, "
-                          f"{stats.rejected:,} rejected) for tenant {tenant.id}; flushing…")
+            console.print(
+                f"demo: {stats.accepted:,} events accepted "
+                f"({stats.duplicates:,} duplicate orders dropped, "
+                f"{stats.rejected:,} rejected) for tenant {tenant.id}; flushing…"
+            )
             for error in stats.first_errors or []:
                 console.print(f"[yellow]rejected:[/yellow] {error}")
             return tenant, publishable, secret
@@ -227,8 +265,9 @@ def _load_demo(settings: Settings, events: int, days: int, tenant_id: int | None
 def demo_command(
     events: Annotated[int, typer.Option(help="How many events to generate.")] = 200_000,
     days: Annotated[int, typer.Option(help="Spread over this many days up to now.")] = 90,
-    tenant: Annotated[int | None, typer.Option(help="Load into this tenant, not a new one.")]
-    = None,
+    tenant: Annotated[
+        int | None, typer.Option(help="Load into this tenant, not a new one.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same shop).")] = 7,
     data_dir: DataDir = None,
 ) -> None:
@@ -251,11 +290,13 @@ def serve(
     host: Annotated[str | None, typer.Option(envvar="SHOPLENS_HOST")] = None,
     port: Annotated[int | None, typer.Option(envvar="SHOPLENS_PORT")] = None,
     data_dir: DataDir = None,
-    store_url: Annotated[str | None, typer.Option(envvar="SHOPLENS_STORE_URL",
-                                                  help="chdb://PATH or clickhouse://HOST:8123/DB")]
-    = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Create a demo tenant with data first.")]
-    = False,
+    store_url: Annotated[
+        str | None,
+        typer.Option(envvar="SHOPLENS_STORE_URL", help="chdb://PATH or clickhouse://HOST:8123/DB"),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create a demo tenant with data first.")
+    ] = False,
     demo_events: Annotated[int, typer.Option(help="Events for --demo.")] = 200_000,
     demo_days: Annotated[int, typer.Option(help="Days of history for --demo.")] = 90,
 ) -> None:
@@ -273,13 +314,16 @@ def serve(
     except DataDirLocked as exc:
         raise _fail(str(exc)) from None
     base = f"http://{settings.host}:{settings.port}"
-    out.print(f"shoplens {__version__} on {base}  (data: {settings.data_dir}, "
-              f"store: {settings.resolved_store_url})")
+    out.print(
+        f"shoplens {__version__} on {base}  (data: {settings.data_dir}, "
+        f"store: {settings.resolved_store_url})"
+    )
     out.print(f"API docs: {base}/docs   ReDoc: {base}/redoc")
     if keys:
         tenant, publishable, secret = keys
         out.print(f"demo tenant {tenant.id}  publishable key: {publishable}")
         out.print(f"demo tenant {tenant.id}  secret key:      {secret}")
         out.print(f'try: curl -H "Authorization: Bearer {secret}" {base}/healthz')
-    uvicorn.run(app_instance, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False)
+    uvicorn.run(
+        app_instance, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )

@@ -25,8 +25,8 @@ _BODY = {"requestBody": {"required": True, "content": {"application/json": {}}}}
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     )
 
 
@@ -38,8 +38,12 @@ def _core_receipt(event: Event) -> dict[str, Any]:
     }
 
 
-@router.post("/analytics/event", status_code=201, openapi_extra=_BODY,
-             summary="Track one event (seeds 000/001; amounts in minor units)")
+@router.post(
+    "/analytics/event",
+    status_code=201,
+    openapi_extra=_BODY,
+    summary="Track one event (seeds 000/001; amounts in minor units)",
+)
 async def track_event(request: Request, principal: Principal = Depends(any_key)) -> JSONResponse:
     body = await read_body(request)
     ctx = ingest_context(request, principal.tenant)
@@ -48,15 +52,21 @@ async def track_event(request: Request, principal: Principal = Depends(any_key))
     return JSONResponse(_core_receipt(event), status_code=201)
 
 
-@router.post("/analytics/event/batch", status_code=201, openapi_extra=_BODY,
-             summary="Track several events; invalid ones are skipped and reported")
+@router.post(
+    "/analytics/event/batch",
+    status_code=201,
+    openapi_extra=_BODY,
+    summary="Track several events; invalid ones are skipped and reported",
+)
 async def track_event_batch(
     request: Request, principal: Principal = Depends(any_key)
 ) -> JSONResponse:
     body = await read_body(request)
     ctx = ingest_context(request, principal.tenant)
     raws = handlers.batch_list(
-        body, core.CoreBatchIn, max_events=None,
+        body,
+        core.CoreBatchIn,
+        max_events=None,
         empty="events array is required and must not be empty",
         too_many="",
     )
@@ -73,8 +83,11 @@ async def track_event_batch(
     return JSONResponse(content, status_code=201)
 
 
-@router.post("/v1/api/analytics/ecommerce/track", openapi_extra=_BODY,
-             summary="Send one ecommerce event (seed 002; amounts in major units)")
+@router.post(
+    "/v1/api/analytics/ecommerce/track",
+    openapi_extra=_BODY,
+    summary="Send one ecommerce event (seed 002; amounts in major units)",
+)
 async def ecommerce_track(
     request: Request, principal: Principal = Depends(any_key)
 ) -> dict[str, Any]:
@@ -85,15 +98,20 @@ async def ecommerce_track(
     return {"ok": True}
 
 
-@router.post("/v1/api/analytics/ecommerce/batch", openapi_extra=_BODY,
-             summary="Send up to 100 ecommerce events; invalid ones are skipped and reported")
+@router.post(
+    "/v1/api/analytics/ecommerce/batch",
+    openapi_extra=_BODY,
+    summary="Send up to 100 ecommerce events; invalid ones are skipped and reported",
+)
 async def ecommerce_batch(
     request: Request, principal: Principal = Depends(any_key)
 ) -> dict[str, Any]:
     body = await read_body(request)
     ctx = ingest_context(request, principal.tenant)
     raws = handlers.batch_list(
-        body, ecommerce.BatchIn, max_events=ecommerce.MAX_BATCH,
+        body,
+        ecommerce.BatchIn,
+        max_events=ecommerce.MAX_BATCH,
         empty="events array is required and must not be empty",
         too_many="Maximum 100 events per batch",
     )
@@ -106,8 +124,11 @@ async def ecommerce_batch(
     return content
 
 
-@router.post("/api/analytics/track", openapi_extra=_BODY,
-             summary="Public landing-page tracker (seed 004): no key, tenant in the body")
+@router.post(
+    "/api/analytics/track",
+    openapi_extra=_BODY,
+    summary="Public landing-page tracker (seed 004): no key, tenant in the body",
+)
 async def landing_track(request: Request) -> dict[str, Any]:
     app_state = state(request)
     body = await read_body(request)

@@ -11,6 +11,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from shoplens.app import lock_data_dir, open_components
 from shoplens.config import Settings
@@ -22,7 +23,7 @@ from shoplens.ingest.pipeline import IngestPipeline
 from shoplens.meta import MetaStore, Tenant
 
 # name → (batch body type, event type, normalizer): the batch formats bulk loads accept.
-BATCH_FORMATS = {
+BATCH_FORMATS: dict[str, tuple[type[Any], type[Any], handlers.ToEvent]] = {
     "ecommerce": (ecommerce.BatchIn, ecommerce.EcommerceIn, ecommerce.to_event),
     "core": (core.CoreBatchIn, core.CoreEventIn, core.to_event),
 }
@@ -75,8 +76,9 @@ async def load(
     stats = LoadStats(first_errors=[])
     for name, body in payloads:
         batch_type, event_type, to_event = BATCH_FORMATS[name]
-        raws = handlers.batch_list(body, batch_type, max_events=None, empty="empty batch",
-                                   too_many="")
+        raws = handlers.batch_list(
+            body, batch_type, max_events=None, empty="empty batch", too_many=""
+        )
         outcome = handlers.many(raws, event_type, to_event, base)
         if outcome.errors and stats.first_errors is not None and len(stats.first_errors) < 5:
             stats.first_errors.extend(outcome.errors[: 5 - len(stats.first_errors)])

@@ -34,14 +34,19 @@ def _schema(struct: type[msgspec.Struct], skip: set[str], prefix: list[str]) -> 
     hints = get_type_hints(struct)
     names = prefix + [n for n in struct.__struct_fields__ if n not in skip]
     hints |= {"event_id": str, "event_type": str, "user_id": str, "transaction_id": str}
-    return pa.schema(
-        [(n, _OVERRIDES.get(n) or _DEFAULTS[hints.get(n, int)]) for n in names]
-    )
+    return pa.schema([(n, _OVERRIDES.get(n) or _DEFAULTS[hints.get(n, int)]) for n in names])
 
 
 EVENT_SCHEMA = _schema(Event, {"items"}, [])
-_ITEM_PREFIX = ["tenant_id", "event_id", "event_type", "timestamp", "user_id",
-                "transaction_id", "item_index"]
+_ITEM_PREFIX = [
+    "tenant_id",
+    "event_id",
+    "event_type",
+    "timestamp",
+    "user_id",
+    "transaction_id",
+    "item_index",
+]
 ITEM_SCHEMA = _schema(Item, set(), _ITEM_PREFIX).append(pa.field("is_flagged", pa.uint8()))
 
 
@@ -70,8 +75,17 @@ def events_table(events: list[Event]) -> pa.Table:
 def items_table(events: list[Event]) -> pa.Table:
     astuple = msgspec.structs.astuple
     rows = [
-        (e.tenant_id, e.event_id, e.event_type, e.timestamp, e.user_id, e.transaction_id, i,
-         *astuple(item), e.is_flagged)
+        (
+            e.tenant_id,
+            e.event_id,
+            e.event_type,
+            e.timestamp,
+            e.user_id,
+            e.transaction_id,
+            i,
+            *astuple(item),
+            e.is_flagged,
+        )
         for e in events
         for i, item in enumerate(e.items)
     ]

@@ -11,6 +11,7 @@ buffered, ``interval`` seconds elapsed, or shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -111,10 +112,8 @@ class Flusher:
     async def run(self) -> None:
         """Flush on size or interval until ``stop()``, then flush what is left."""
         while not self._stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             await self.flush()
 

@@ -44,7 +44,7 @@ def one(body: bytes, into: type[T], to_event: ToEvent, ctx: IngestContext) -> Ev
 
 def many(
     raws: list[msgspec.Raw],
-    into: type[T],
+    into: type[Any],
     to_event: ToEvent,
     ctx: IngestContext,
     *,

@@ -27,7 +27,11 @@ def exponent(code: str) -> int:
 
 def decimal_of(value: float | int | str | Decimal, field: str) -> Decimal:
     try:
-        amount = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else str(value))
+        amount = (
+            value
+            if isinstance(value, Decimal)
+            else Decimal(repr(value) if isinstance(value, float) else str(value))
+        )
     except InvalidOperation:
         raise BadRequest(f"{field} must be a number", field=field) from None
     if not amount.is_finite():

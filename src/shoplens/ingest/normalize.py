@@ -49,9 +49,7 @@ def properties(value: Any, field: str, ctx: IngestContext) -> dict[str, str]:
     if not isinstance(value, dict):
         raise BadRequest(f"{field} must be an object", field=field)
     if len(value) > ctx.limits.max_properties:
-        raise BadRequest(
-            f"{field} has more than {ctx.limits.max_properties} keys", field=field
-        )
+        raise BadRequest(f"{field} has more than {ctx.limits.max_properties} keys", field=field)
     out = {}
     for key, raw in value.items():
         if raw is None:

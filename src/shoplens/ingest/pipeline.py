@@ -94,6 +94,8 @@ class IngestPipeline:
             self.flusher.stop()
             await self._tasks[1]
         if not await self.flusher.drain():
-            log.error("store unavailable at shutdown: unflushed events stay in the WAL "
-                      "and are stored at the next start")
+            log.error(
+                "store unavailable at shutdown: unflushed events stay in the WAL "
+                "and are stored at the next start"
+            )
         self._tasks = []

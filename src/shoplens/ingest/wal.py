@@ -131,9 +131,9 @@ class WriteAheadLog:
         return f"wal-{self.wal_id}-{start}-{end}"
 
     # reading ---------------------------------------------------------------------------
-    def records(self, start: Position, end: Position | None = None) -> Iterator[
-        tuple[Position, Position, bytes]
-    ]:
+    def records(
+        self, start: Position, end: Position | None = None
+    ) -> Iterator[tuple[Position, Position, bytes]]:
         """Records from ``start`` (up to ``end``), in order, stopping each segment at a torn
         or corrupt record (a write that was never acknowledged)."""
         for segment in self.segments():

@@ -20,7 +20,7 @@ _LOCK = threading.Lock()
 
 class EmbeddedStore:
     kind = "embedded"
-    cluster = None
+    cluster: str | None = None
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(Path(path).resolve())

@@ -8,6 +8,7 @@ returns only once its rows are written.
 from __future__ import annotations
 
 import threading
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import clickhouse_connect
@@ -16,7 +17,7 @@ import pyarrow as pa
 from shoplens.store.base import INSERT_SETTINGS, Params
 
 
-def client_kwargs(url: str) -> dict[str, object]:
+def client_kwargs(url: str) -> dict[str, Any]:
     """Translate ``clickhouse://user:pw@host:8123/db?secure=1`` into client arguments."""
     parsed = urlparse(url)
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
@@ -40,7 +41,7 @@ class ServerStore:
         self._local = threading.local()
         self._client()  # connect now so a wrong URL fails at start
 
-    def _client(self):  # type: ignore[no-untyped-def]
+    def _client(self) -> Any:
         # clickhouse-connect clients are not safe to share between threads mid-query.
         client = getattr(self._local, "client", None)
         if client is None:

@@ -48,7 +48,7 @@ _CUSTOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,63}$")
 
 class ContextIn(msgspec.Struct):
     ip: str | None = None
-    userAgent: str | None = None  # noqa: N815 - the seeds' field names
+    userAgent: str | None = None
     page: str | None = None
     referrer: str | None = None
 
@@ -56,9 +56,9 @@ class ContextIn(msgspec.Struct):
 class CoreEventIn(msgspec.Struct):
     event: str | None = None
     id: str | None = None
-    userId: str | int | None = None  # noqa: N815
-    anonymousId: str | None = None  # noqa: N815
-    sessionId: str | None = None  # noqa: N815
+    userId: str | int | None = None
+    anonymousId: str | None = None
+    sessionId: str | None = None
     timestamp: str | int | None = None
     properties: dict[str, Any] | None = None
     context: ContextIn | None = None
@@ -73,7 +73,9 @@ def _product_item(props: dict[str, Any], currency: str, ctx: IngestContext) -> I
     if not product_id:
         raise BadRequest("properties.productId is required", field="properties.productId")
     price, original = convert(
-        ctx, minor_amount(props.get("price"), "properties.price", currency), currency,
+        ctx,
+        minor_amount(props.get("price"), "properties.price", currency),
+        currency,
         "properties.price",
     )
     return Item(
@@ -95,13 +97,16 @@ def _order_items(value: Any, currency: str, ctx: IngestContext) -> list[Item]:
     if not isinstance(value, list):
         return []
     if len(value) > ctx.limits.max_items:
-        raise BadRequest(f"properties.items has more than {ctx.limits.max_items} entries",
-                         field="properties.items")
+        raise BadRequest(
+            f"properties.items has more than {ctx.limits.max_items} entries",
+            field="properties.items",
+        )
     items = []
     for i, entry in enumerate(value):
         if not isinstance(entry, dict):
-            raise BadRequest(f"properties.items[{i}] must be an object",
-                             field=f"properties.items[{i}]")
+            raise BadRequest(
+                f"properties.items[{i}] must be an object", field=f"properties.items[{i}]"
+            )
         try:
             items.append(_product_item(entry, currency, ctx))
         except BadRequest as exc:
@@ -159,11 +164,14 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
         if kind in _ORDER_TYPES:
             order_id = identifier(source_props.get("orderId"), "properties.orderId", ctx)
             if not order_id:
-                raise BadRequest(f"properties.orderId is required for {raw.event} events",
-                                 field="properties.orderId")
+                raise BadRequest(
+                    f"properties.orderId is required for {raw.event} events",
+                    field="properties.orderId",
+                )
             if source_props.get("total") is None:
-                raise BadRequest(f"properties.total is required for {raw.event} events",
-                                 field="properties.total")
+                raise BadRequest(
+                    f"properties.total is required for {raw.event} events", field="properties.total"
+                )
             event.transaction_id = order_id
         amount = minor_amount(source_props.get("total"), "properties.total", currency)
         event.revenue, event.original_revenue = convert(ctx, amount, currency, "properties.total")

@@ -48,7 +48,7 @@ class ItemIn(msgspec.Struct):
 
 class ContextIn(msgspec.Struct):
     ip: str | None = None
-    userAgent: str | None = None  # noqa: N815 - the seeds' field name
+    userAgent: str | None = None
     page: str | None = None
     referrer: str | None = None
 
@@ -130,7 +130,9 @@ def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
 
     currency = (raw.currency or ctx.tenant.base_currency).upper()
     props = properties(raw.properties, "properties", ctx)
-    revenue, original_revenue = convert(ctx, major_amount(raw.revenue, "revenue"), currency, "revenue")
+    revenue, original_revenue = convert(
+        ctx, major_amount(raw.revenue, "revenue"), currency, "revenue"
+    )
     context = raw.context or ContextIn()
     event = Event(
         tenant_id=ctx.tenant.id,

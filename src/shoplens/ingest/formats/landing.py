@@ -71,6 +71,7 @@ def to_event(raw: LandingIn, ctx: IngestContext, salt: str) -> Event:
         properties=properties(meta, "metadata", ctx),
     )
     page = meta.get("page") or meta.get("url")
-    apply_page(event, text(page if isinstance(page, str) else "", "metadata.page", ctx),
-               ctx.referrer)
+    apply_page(
+        event, text(page if isinstance(page, str) else "", "metadata.page", ctx), ctx.referrer
+    )
     return event
