@@ -120,16 +120,20 @@ class Flusher:
     async def flush(self) -> bool:
         """One flush attempt; True when nothing is left in flight."""
         if self._inflight is None and self._buffer:
-            first, last = self._buffer[0], self._buffer[-1]
-            batch = Batch(first.start, last.end, [e for b in self._buffer for e in b.events])
+            # Take the buffer before awaiting: the WAL writer keeps adding while the intent
+            # is saved, and those records belong to the next batch, not to this one.
+            taken, self._buffer, self._rows = self._buffer, [], 0
+            batch = Batch(taken[0].start, taken[-1].end, [e for b in taken for e in b.events])
+            self._inflight = batch
             intent = Checkpoint(self.wal.checkpoint.flushed, (batch.start, batch.end))
             try:
                 await asyncio.to_thread(self.wal.save_checkpoint, intent)
-            except OSError as exc:  # keep the buffer; nothing was inserted
+            except OSError as exc:  # put the batch back; nothing was inserted
+                self._inflight = None
+                self._buffer = taken + self._buffer
+                self._rows += len(batch.events)
                 self._record_failure(exc, len(batch.events))
                 return False
-            self._buffer, self._rows = [], 0
-            self._inflight = batch
         if self._inflight is None:
             return True
         batch = self._inflight

@@ -155,8 +155,10 @@ class WriteAheadLog:
 
     def unflushed_bytes(self) -> int:
         flushed = self.checkpoint.flushed
-        total = sum(size for seg, size in self._sizes.items() if seg >= flushed.segment)
-        return total - (flushed.offset if flushed.segment in self._sizes else 0)
+        # A copy: save_checkpoint (in a worker thread) deletes entries concurrently.
+        sizes = dict(self._sizes)
+        total = sum(size for seg, size in sizes.items() if seg >= flushed.segment)
+        return total - (flushed.offset if flushed.segment in sizes else 0)
 
     # writing ---------------------------------------------------------------------------
     async def append(self, payload: bytes, value: Any) -> tuple[Position, Position]:
@@ -181,13 +183,13 @@ class WriteAheadLog:
         for every record once it is synced, before its appender is answered."""
         self._wake = asyncio.Event()
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._pending = self._pending, []
-            if not batch:
+            if not self._pending:
                 if self._closed:
                     break
+                await self._wake.wait()
+                self._wake.clear()
                 continue
+            batch, self._pending = self._pending, []
             try:
                 ranges = await asyncio.to_thread(self._write, [p for p, _, _ in batch])
             except Exception as exc:  # disk full, I/O error: nothing of this batch is acked
