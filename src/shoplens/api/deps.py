@@ -62,14 +62,14 @@ def state(request: Request) -> AppState:
     return app_state
 
 
-def any_key(request: Request) -> Principal:
+async def any_key(request: Request) -> Principal:
     """Dependency: a valid publishable or secret key (ingest routes)."""
     return state(request).keys.verify(parse_bearer(request.headers.get("authorization")))
 
 
-def secret_key(request: Request) -> Principal:
+async def secret_key(request: Request) -> Principal:
     """Dependency: a valid secret key (query and admin routes); 403 for publishable."""
-    return require_secret(any_key(request))
+    return require_secret(await any_key(request))
 
 
 def client_ip(request: Request) -> str:

@@ -39,10 +39,21 @@ def decimal_of(value: float | int | str | Decimal, field: str) -> Decimal:
     return amount
 
 
-def to_minor(amount: Decimal, currency: str) -> int:
-    """A major-unit amount in ``currency`` → integer minor units of that currency."""
-    scaled = amount.scaleb(exponent(currency))
-    return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def to_minor(amount: Decimal, currency: str, field: str = "amount") -> int:
+    """A major-unit amount in ``currency`` → integer minor units of that currency.
+
+    Out of Int64 range (what the store keeps) is a 400 now, not a failed flush later.
+    """
+    try:
+        minor = int(amount.scaleb(exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    except InvalidOperation:
+        minor = _INT64[1] + 1
+    if not _INT64[0] <= minor <= _INT64[1]:
+        raise BadRequest(f"{field} is too large", field=field)
+    return minor
 
 
 def from_minor(minor: int, currency: str) -> Decimal:
@@ -62,11 +73,11 @@ class CurrencyConverter:
     def to_base_minor(self, amount: Decimal, currency: str, base: str, field: str) -> int:
         exponent(currency)  # unknown codes fail first, with the currency named
         if currency == base:
-            return to_minor(amount, base)
+            return to_minor(amount, base, field)
         rate = self.rates.get((currency, base))
         if rate is None:
             raise BadRequest(
                 f"No exchange rate from {currency} to {base}: send amounts in {base} or load rates",
                 field=field,
             )
-        return to_minor(amount * rate, base)
+        return to_minor(amount * rate, base, field)

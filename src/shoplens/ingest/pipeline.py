@@ -72,6 +72,11 @@ class IngestPipeline:
 
     async def submit(self, events: list[Event]) -> SubmitResult:
         """Make ``events`` durable; returns once they are in the fsync'd WAL."""
+        for event in events:
+            # One visitor id for every format (the rotating-salt hash comes with enrichment).
+            event.visitor_id = (
+                event.visitor_id or event.anonymous_id or event.user_id or event.ip_hash
+            )
         kept = self.dedup.claim(events)
         if kept:
             try:

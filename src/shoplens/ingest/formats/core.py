@@ -153,8 +153,7 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
     apply_page(
         event,
         text(page or context.page, "context.page", ctx),
-        text(source_props.get("referrer") or context.referrer, "properties.referrer", ctx)
-        or ctx.referrer,
+        text(source_props.get("referrer") or context.referrer, "properties.referrer", ctx),
     )
 
     items: list[Item] = []

@@ -165,7 +165,7 @@ def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
     apply_page(
         event,
         text(raw.page_url or context.page, "page_url", ctx),
-        text(raw.referrer or context.referrer, "referrer", ctx) or ctx.referrer,
+        text(raw.referrer or context.referrer, "referrer", ctx),
     )
     finish_items(event, [to_item(item, i, currency, ctx) for i, item in enumerate(raw.items or [])])
     return event
