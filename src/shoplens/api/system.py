@@ -1,12 +1,13 @@
-"""Operational routes: health and ingestion status."""
+"""Operational routes: health, ingestion status, and who a key belongs to."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
-from shoplens.api.deps import state
+from shoplens.api.deps import secret_key, state
+from shoplens.auth import Principal
 
 router = APIRouter(tags=["system"])
 
@@ -27,4 +28,17 @@ async def healthz(request: Request) -> dict[str, Any]:
             "flush_failures": stats.failures,
             "last_flush_error": stats.last_error or None,
         },
+    }
+
+
+@router.get("/v1/tenant", summary="The tenant a secret key belongs to")
+async def current_tenant(principal: Principal = Depends(secret_key)) -> dict[str, Any]:
+    tenant = principal.tenant
+    return {
+        "tenant_id": tenant.id,
+        "name": tenant.name,
+        "base_currency": tenant.base_currency,
+        "timezone": tenant.timezone,
+        "plan": tenant.plan,
+        "created_at": tenant.created_at,
     }
