@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from shoplens import __version__
 from shoplens.api import ingest as ingest_routes
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     )
     app.add_exception_handler(ShoplensError, _shoplens_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.include_router(ingest_routes.router)
     app.include_router(segment_routes.router)
     app.include_router(system_routes.router)
@@ -119,3 +121,12 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     field = ".".join(location) or None
     message = f"{field}: {first.get('msg', 'invalid value')}" if field else "Invalid request"
     return JSONResponse({"ok": False, "error": message, "field": field}, status_code=400)
+
+
+async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    """Routing errors (404, 405) in the one error shape, keeping headers such as Allow."""
+    return JSONResponse(
+        {"ok": False, "error": str(exc.detail), "field": None},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -53,8 +56,13 @@ def _settings(data_dir: Path | None, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _meta(settings: Settings) -> MetaStore:
-    return MetaStore(settings.meta_path)
+@contextmanager
+def _meta(settings: Settings) -> Iterator[MetaStore]:
+    meta = MetaStore(settings.meta_path)
+    try:
+        yield meta
+    finally:
+        meta.close()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -118,8 +126,10 @@ def tenants_create(
     """Create a tenant with one publishable and one secret key (shown once)."""
     base_currency = base_currency.upper()
     _validate_tenant(base_currency, timezone, plan)
-    meta = _meta(_settings(data_dir))
-    tenant, publishable, secret = create_tenant_with_keys(meta, name, base_currency, timezone, plan)
+    with _meta(_settings(data_dir)) as meta:
+        tenant, publishable, secret = create_tenant_with_keys(
+            meta, name, base_currency, timezone, plan
+        )
     if as_json:
         typer.echo(
             json.dumps(
@@ -144,7 +154,8 @@ def tenants_create(
 @tenants_app.command("list")
 def tenants_list(as_json: JsonFlag = False, data_dir: DataDir = None) -> None:
     """List tenants."""
-    tenants = _meta(_settings(data_dir)).tenants()
+    with _meta(_settings(data_dir)) as meta:
+        tenants = meta.tenants()
     if as_json:
         typer.echo(json.dumps([t.__dict__ for t in tenants]))
         return
@@ -166,10 +177,10 @@ def keys_create(
     """Issue a new key for a tenant (shown once)."""
     if kind not in PREFIXES:
         raise _fail("--kind must be publishable or secret")
-    meta = _meta(_settings(data_dir))
-    if meta.tenant(tenant) is None:
-        raise _fail(f"no tenant {tenant}; see `shoplens tenants list`")
-    issued = issue_key(meta, tenant, kind, name)
+    with _meta(_settings(data_dir)) as meta:
+        if meta.tenant(tenant) is None:
+            raise _fail(f"no tenant {tenant}; see `shoplens tenants list`")
+        issued = issue_key(meta, tenant, kind, name)
     if as_json:
         typer.echo(
             json.dumps({"key_id": issued.id, "tenant_id": tenant, "kind": kind, "key": issued.key})
@@ -185,7 +196,8 @@ def keys_list(
     data_dir: DataDir = None,
 ) -> None:
     """List keys (their ids and prefixes; secrets are never stored)."""
-    keys = _meta(_settings(data_dir)).keys(tenant)
+    with _meta(_settings(data_dir)) as meta:
+        keys = meta.keys(tenant)
     rows = [
         {
             "key_id": k.id,
@@ -213,7 +225,9 @@ def keys_revoke(
     data_dir: DataDir = None,
 ) -> None:
     """Revoke a key; a running server stops accepting it within the key cache time (5 s)."""
-    if not _meta(_settings(data_dir)).revoke_key(key_id):
+    with _meta(_settings(data_dir)) as meta:
+        revoked = meta.revoke_key(key_id)
+    if not revoked:
         raise _fail(f"no active key {key_id}; see `shoplens keys list`")
     out.print(f"revoked key {key_id}")
 
@@ -303,11 +317,14 @@ def serve(
     """Start the HTTP server on the configured store."""
     import uvicorn
 
-    from shoplens.app import DataDirLocked, create_app
+    from shoplens.app import DataDirLocked, create_app, lock_data_dir
 
     settings = _settings(data_dir, host=host, port=port, store_url=store_url)
     keys: tuple[Tenant, str | None, str | None] | None = None
     try:
+        # Fail now with a clear message if another process owns the data dir (the app
+        # takes the lock for real when it starts).
+        os.close(lock_data_dir(settings.data_dir))
         if demo:
             keys = _load_demo(settings, demo_events, demo_days, None, seed=7)
         app_instance = create_app(settings)

@@ -84,7 +84,7 @@ class WriteAheadLog:
         self._offset = 0
         self._file: Any = None
         self._pending: list[tuple[bytes, Any, asyncio.Future[tuple[Position, Position]]]] = []
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()
         self._closed = False
 
     # files -----------------------------------------------------------------------------
@@ -163,7 +163,7 @@ class WriteAheadLog:
     # writing ---------------------------------------------------------------------------
     async def append(self, payload: bytes, value: Any) -> tuple[Position, Position]:
         """Append one record; returns once it is on disk. 503 when the log is full."""
-        if self._closed or self._wake is None:
+        if self._closed:
             raise Unavailable("Ingestion is shutting down; retry shortly", retry_after=1)
         if self.unflushed_bytes() + len(payload) > self.max_bytes:
             raise Unavailable(
@@ -181,7 +181,6 @@ class WriteAheadLog:
     async def run(self, on_durable: OnDurable) -> None:
         """The writer task: group commit until ``close()``; calls ``on_durable`` in log order
         for every record once it is synced, before its appender is answered."""
-        self._wake = asyncio.Event()
         while True:
             if not self._pending:
                 if self._closed:
@@ -209,8 +208,7 @@ class WriteAheadLog:
     def close(self) -> None:
         """Stop accepting appends; the writer finishes what is pending, then exits."""
         self._closed = True
-        if self._wake is not None:
-            self._wake.set()
+        self._wake.set()
 
     def _write(self, payloads: list[bytes]) -> list[tuple[Position, Position]]:
         ranges = []
