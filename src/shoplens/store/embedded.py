@@ -12,10 +12,21 @@ from pathlib import Path
 
 import chdb
 import pyarrow as pa
+from clickhouse_connect.driver.binding import format_bind_value
 
 from shoplens.store.base import INSERT_SETTINGS, Params
 
 _LOCK = threading.Lock()
+
+
+def _bind(params: Params | None) -> dict[str, str]:
+    """Python values → the escaped text ClickHouse parses a ``{name:Type}`` value from.
+
+    TRICKY: chDB passes values through as text, so a backslash, tab or newline in a string
+    would be read as an escape (``C:\\new`` → ``C:<LF>ew``) and lists/aware datetimes would
+    not parse. clickhouse-connect formats them for the server store; use the same rules.
+    """
+    return {name: format_bind_value(value) for name, value in (params or {}).items()}
 
 
 class EmbeddedStore:
@@ -39,11 +50,11 @@ class EmbeddedStore:
         return conn
 
     def query(self, sql: str, params: Params | None = None) -> pa.Table:
-        result: pa.Table = self._conn().query(sql, "ArrowTable", params=dict(params or {}))
+        result: pa.Table = self._conn().query(sql, "ArrowTable", params=_bind(params))
         return result
 
     def command(self, sql: str, params: Params | None = None) -> None:
-        self._conn().query(sql, "Null", params=dict(params or {}))
+        self._conn().query(sql, "Null", params=_bind(params))
 
     def insert(self, table: str, batch: pa.Table, dedup_token: str) -> None:
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": dedup_token}

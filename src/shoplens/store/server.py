@@ -62,6 +62,8 @@ class ServerStore:
             "insert_deduplication_token": dedup_token,
             "async_insert": 1,
             "wait_for_async_insert": 1,
+            # TRICKY: async inserts skip token de-duplication unless asked for it.
+            "async_insert_deduplicate": 1,
         }
         self._client().insert_arrow(table, batch, settings=settings)
 

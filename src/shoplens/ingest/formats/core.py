@@ -15,6 +15,7 @@ import msgspec
 from shoplens.errors import BadRequest
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event, Item
+from shoplens.ingest.money import exponent
 from shoplens.ingest.normalize import (
     apply_page,
     convert,
@@ -128,6 +129,7 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
     props = properties(source_props, "properties", ctx)
     currency = text(source_props.get("currency"), "properties.currency", ctx).upper()
     currency = currency or ctx.tenant.base_currency
+    exponent(currency)  # an unknown code is a 400 even when no amount needs it
     context = raw.context or ContextIn()
 
     event = Event(
@@ -179,5 +181,8 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
     if not items:
         count = source_props.get("items", source_props.get("itemCount"))
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            if count > 2**32 - 1:  # item_count is UInt32
+                field = "properties.items" if "items" in source_props else "properties.itemCount"
+                raise BadRequest(f"{field} is too large", field=field)
             event.item_count = count
     return event

@@ -14,6 +14,7 @@ import msgspec
 from shoplens.errors import BadRequest
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import ECOMMERCE_TYPES, Event, Item
+from shoplens.ingest.money import exponent
 from shoplens.ingest.normalize import (
     apply_page,
     convert,
@@ -85,6 +86,7 @@ def to_item(raw: ItemIn, index: int, currency: str, ctx: IngestContext) -> Item:
     if not item_id:
         raise BadRequest(f"{field}.item_id is required", field=f"{field}.item_id")
     item_currency = (raw.currency or currency).upper()
+    exponent(item_currency)
     price, original_price = convert(
         ctx, major_amount(raw.price, f"{field}.price"), item_currency, f"{field}.price"
     )
@@ -129,6 +131,7 @@ def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
         raise BadRequest(f"items has more than {ctx.limits.max_items} entries", field="items")
 
     currency = (raw.currency or ctx.tenant.base_currency).upper()
+    exponent(currency)  # an unknown code is a 400 even when no amount needs it
     props = properties(raw.properties, "properties", ctx)
     revenue, original_revenue = convert(
         ctx, major_amount(raw.revenue, "revenue"), currency, "revenue"

@@ -1,0 +1,141 @@
+"""Settings from SHOPLENS_* environment variables, flags and defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from shoplens.config import MIB, Settings
+from shoplens.ingest.context import Limits
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SHOPLENS_* variable from the machine running the tests leaks in."""
+    for name in list(os.environ):
+        if name.upper().startswith("SHOPLENS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert settings.data_dir == Path("./shoplens-data")
+    assert (settings.store_url, settings.meta_file, settings.cluster) == (None, None, None)
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert (settings.flush_interval, settings.flush_max_rows) == (1.0, 50_000)
+    assert (settings.wal_segment_bytes, settings.wal_max_bytes) == (64 * MIB, 1024 * MIB)
+    assert settings.trust_proxy is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "attribute", "expected"),
+    [
+        ("SHOPLENS_DATA_DIR", "/srv/shoplens", "data_dir", Path("/srv/shoplens")),
+        (
+            "SHOPLENS_STORE_URL",
+            "clickhouse://ch:8123/shop",
+            "store_url",
+            "clickhouse://ch:8123/shop",
+        ),
+        ("SHOPLENS_META_FILE", "/etc/shoplens/meta.db", "meta_file", Path("/etc/shoplens/meta.db")),
+        ("SHOPLENS_CLUSTER", "c1", "cluster", "c1"),
+        ("SHOPLENS_HOST", "0.0.0.0", "host", "0.0.0.0"),
+        ("SHOPLENS_PORT", "9001", "port", 9001),
+        ("SHOPLENS_FLUSH_INTERVAL", "0.25", "flush_interval", 0.25),
+        ("SHOPLENS_FLUSH_MAX_ROWS", "1000", "flush_max_rows", 1000),
+        ("SHOPLENS_WAL_MAX_BYTES", "1048576", "wal_max_bytes", 1_048_576),
+        ("SHOPLENS_DEDUP_WINDOW_HOURS", "48", "dedup_window_hours", 48.0),
+        ("SHOPLENS_MAX_EVENT_BYTES", "4096", "max_event_bytes", 4096),
+        ("SHOPLENS_MAX_ITEMS", "10", "max_items", 10),
+        ("SHOPLENS_KEY_CACHE_SECONDS", "0", "key_cache_seconds", 0.0),
+        ("SHOPLENS_TRUST_PROXY", "true", "trust_proxy", True),
+        ("SHOPLENS_TRUST_PROXY", "1", "trust_proxy", True),
+        ("shoplens_port", "9002", "port", 9002),  # case-insensitive, as pydantic-settings is
+    ],
+)
+def test_environment_variables_are_read(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, attribute: str, expected: Any
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert getattr(Settings(), attribute) == expected
+
+
+def test_a_flag_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPLENS_PORT", "9001")
+    assert Settings(port=7000).port == 7000
+
+
+def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9999")
+    assert Settings().port == 8000
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SHOPLENS_FLUSH_INTERVAL", "0"),
+        ("SHOPLENS_FLUSH_MAX_ROWS", "-1"),
+        ("SHOPLENS_PORT", "eighty"),
+        ("SHOPLENS_KEY_CACHE_SECONDS", "-1"),
+        ("SHOPLENS_DEDUP_WINDOW_HOURS", "0"),
+    ],
+)
+def test_invalid_values_are_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_default_store_url_is_an_absolute_chdb_path_in_the_data_dir(tmp_path: Path) -> None:
+    url = Settings(data_dir=Path("relative/data")).resolved_store_url
+    assert url == f"chdb://{tmp_path.resolve() / 'relative' / 'data' / 'clickhouse'}"
+    assert url.startswith("chdb:///")
+
+
+def test_default_store_url_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SHOPLENS_DATA_DIR", str(tmp_path / "env-data"))
+    assert (
+        Settings().resolved_store_url == f"chdb://{tmp_path.resolve() / 'env-data' / 'clickhouse'}"
+    )
+
+
+def test_an_explicit_store_url_is_used_as_given() -> None:
+    settings = Settings(data_dir=Path("d"), store_url="clickhouse://ch:8123/shop")
+    assert settings.resolved_store_url == "clickhouse://ch:8123/shop"
+
+
+def test_meta_path_defaults_to_the_data_dir() -> None:
+    assert Settings(data_dir=Path("/srv/d")).meta_path == Path("/srv/d/meta.sqlite3")
+
+
+def test_meta_file_overrides_the_meta_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(data_dir=Path("/srv/d"), meta_file=Path("/m.db")).meta_path == Path("/m.db")
+    monkeypatch.setenv("SHOPLENS_META_FILE", "/env/meta.db")
+    assert Settings(data_dir=Path("/srv/d")).meta_path == Path("/env/meta.db")
+
+
+def test_wal_dir_is_in_the_data_dir() -> None:
+    assert Settings(data_dir=Path("/srv/d")).wal_dir == Path("/srv/d/wal")
+
+
+def test_limits_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPLENS_MAX_PROPERTIES", "7")
+    settings = Settings(
+        max_event_bytes=1000, max_request_bytes=5000, max_string_length=64, max_items=3
+    )
+    assert Limits.from_settings(settings) == Limits(
+        max_event_bytes=1000,
+        max_request_bytes=5000,
+        max_properties=7,
+        max_string_length=64,
+        max_items=3,
+    )
