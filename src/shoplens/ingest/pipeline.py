@@ -8,6 +8,7 @@ only then. The WAL writer hands durable events to the flusher, which stores them
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,12 +80,16 @@ class IngestPipeline:
             )
         kept = self.dedup.claim(events)
         if kept:
-            try:
-                await self.wal.append(self._encoder.encode(kept), kept)
-            except BaseException:
-                self.dedup.release(kept)
-                raise
+            # The append runs to its end even if this caller is cancelled (client gone,
+            # timeout): release the claim only when the append itself failed.
+            append = asyncio.ensure_future(self.wal.append(self._encoder.encode(kept), kept))
+            append.add_done_callback(functools.partial(self._release_if_failed, kept))
+            await asyncio.shield(append)
         return SubmitResult(len(kept), len(events) - len(kept))
+
+    def _release_if_failed(self, kept: list[Event], append: asyncio.Future[object]) -> None:
+        if append.cancelled() or append.exception() is not None:
+            self.dedup.release(kept)
 
     async def wait_for_room(self, max_pending_rows: int) -> None:
         """Back-pressure for bulk producers (demo, import): wait while the flusher lags."""

@@ -18,6 +18,7 @@ new data that reused an old token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import struct
@@ -211,6 +212,38 @@ class WriteAheadLog:
         self._wake.set()
 
     def _write(self, payloads: list[bytes]) -> list[tuple[Position, Position]]:
+        segment, offset, fresh = self._segment, self._offset, self._file is None
+        try:
+            return self._write_batch(payloads)
+        except BaseException:
+            self._cut_back(segment, offset, fresh)
+            raise
+
+    def _cut_back(self, segment: int, offset: int, fresh: bool) -> None:
+        """Undo a failed batch. Part of it may be on disk already (a rotation that failed
+        after the previous segment was synced), but every appender of the batch is told it
+        failed, so none of it may be replayed. Later writes go to a new segment."""
+        last = self._segment
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        for n in range(segment, last + 1):
+            path = self.dir / self._name(n)
+            with contextlib.suppress(OSError):
+                if n == segment and not fresh:
+                    with open(path, "r+b") as f:
+                        f.truncate(offset)
+                        os.fsync(f.fileno())
+                    self._sizes[n] = offset
+                else:
+                    path.unlink(missing_ok=True)
+                    self._sizes.pop(n, None)
+        with contextlib.suppress(OSError):
+            _fsync_dir(self.dir)
+        self._segment, self._offset = last + 1, 0
+
+    def _write_batch(self, payloads: list[bytes]) -> list[tuple[Position, Position]]:
         ranges = []
         chunks: list[bytes] = []
         for payload in payloads:
