@@ -309,7 +309,7 @@ def test_other_currency_converts_with_a_rate() -> None:
     assert (event.currency, event.original_currency, event.original_revenue) == (
         "USD",
         "EUR",
-        "10.0",
+        "10",
     )
 
 
@@ -473,3 +473,20 @@ def test_decode_of_a_body_that_is_not_an_object(body: bytes, start: str) -> None
         decode(body, EcommerceIn)
     assert caught.value.message.startswith(start)
     assert caught.value.field is None
+
+
+def test_whole_amounts_keep_their_form_as_sent() -> None:
+    """An integer amount (whole yen) is kept as "6708", not "6708.0"."""
+    from shoplens.ingest.context import IngestContext
+    from shoplens.ingest.formats import decode, ecommerce
+    from shoplens.meta import Tenant
+
+    ctx = IngestContext(tenant=Tenant(1, "Tokyo", "JPY", "Asia/Tokyo", "pro", ""))
+    raw = decode(
+        b'{"event_type": "purchase", "transaction_id": "o1", "revenue": 6708,'
+        b' "items": [{"item_id": "a", "price": 3354, "quantity": 2}]}',
+        ecommerce.EcommerceIn,
+    )
+    event = ecommerce.to_event(raw, ctx)
+    assert (event.revenue, event.original_revenue) == (6708, "6708")
+    assert (event.items[0].price, event.items[0].original_price) == (3354, "3354")

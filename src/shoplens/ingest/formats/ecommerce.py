@@ -40,11 +40,11 @@ class ItemIn(msgspec.Struct):
     item_list_name: str | None = None
     item_list_id: str | None = None
     item_image_url: str | None = None
-    price: float | None = None
+    price: int | float | None = None
     quantity: float | None = None
     currency: str | None = None
     coupon_code: str | None = None
-    discount: float | None = None
+    discount: int | float | None = None
 
 
 class ContextIn(msgspec.Struct):
@@ -57,16 +57,16 @@ class ContextIn(msgspec.Struct):
 class EcommerceIn(msgspec.Struct):
     event_type: str | None = None
     transaction_id: str | int | None = None
-    revenue: float | None = None
+    revenue: int | float | None = None
     currency: str | None = None
     user_id: str | int | None = None
     anonymous_id: str | None = None
     session_id: str | None = None
     cart_id: str | None = None
     coupon_code: str | None = None
-    discount: float | None = None
-    shipping: float | None = None
-    tax: float | None = None
+    discount: int | float | None = None
+    shipping: int | float | None = None
+    tax: int | float | None = None
     items: list[ItemIn] | None = None
     properties: dict[str, Any] | None = None
     timestamp: str | int | None = None
