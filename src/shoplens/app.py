@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,6 +51,20 @@ def lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
+def tune_gc() -> None:
+    """Keep the cyclic collector off the ack path.
+
+    TRICKY: a full collection walks every live container, and an ingest server holds many
+    (buffered events, the dedup index, the whole framework); measured here, those pauses
+    were the ack p99. Objects alive after start-up are frozen out of collection, and the
+    young generation collects ten times less often (7,000 allocations, not 700). Reference counting still frees almost
+    everything at once; only cycles wait longer.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7_000, 10, 100)
+
+
 def open_components(settings: Settings, store: Store | None) -> tuple[Store, MetaStore]:
     """Open (and migrate) the store unless one is given, and the metadata store."""
     if store is None:
@@ -80,6 +95,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             converter=CurrencyConverter(),
         )
         await pipeline.start()
+        tune_gc()
         try:
             yield
         finally:
