@@ -57,8 +57,8 @@ def tune_gc() -> None:
     TRICKY: a full collection walks every live container, and an ingest server holds many
     (buffered events, the dedup index, the whole framework); measured here, those pauses
     were the ack p99. Objects alive after start-up are frozen out of collection, and the
-    young generation collects ten times less often (7,000 allocations, not 700). Reference counting still frees almost
-    everything at once; only cycles wait longer.
+    young generation collects ten times less often (7,000 allocations, not 700). Reference
+    counting still frees almost everything at once; only cycles wait longer.
     """
     gc.collect()
     gc.freeze()
