@@ -84,7 +84,7 @@ def test_one_checks_the_size_before_decoding() -> None:
         (b'{"event_type": "nope"}', "Invalid ecommerce event_type"),
         (
             b'{"event_type": "purchase", "revenue": "1"}',
-            "revenue: Expected `float | null`, got `str`",
+            "revenue: Expected `int | float | null`, got `str`",
         ),
         (b"not json", "Request body is not valid JSON"),
     ],
@@ -114,7 +114,7 @@ def test_many_keeps_valid_events_and_reports_invalid_ones_by_index() -> None:
     assert outcome.events[1].transaction_id == "order_456"
     assert outcome.errors == [
         "events[1]: transaction_id is required for purchase events",
-        "events[3]: revenue: Expected `float | null`, got `str`",
+        "events[3]: revenue: Expected `int | float | null`, got `str`",
         "events[4]: Invalid ecommerce event_type",
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -208,7 +209,7 @@ def test_event_id_without_a_client_id_is_random(client_id: str | None) -> None:
     ctx = make_ctx()
     first, second = event_id(ctx, client_id), event_id(ctx, client_id)
     assert first != second
-    assert uuid.UUID(first).version == 4
+    assert uuid.UUID(first).version == 7
 
 
 # pages -----------------------------------------------------------------------------------
@@ -332,3 +333,24 @@ def test_finish_items_counts_quantities() -> None:
     )
     assert [i.item_id for i in event.items] == ["a", "b", "c"]
     assert event.item_count == 3
+
+
+def test_new_event_ids_are_unique_time_ordered_uuid7() -> None:
+    import uuid as uuid_module
+
+    from shoplens.ingest.normalize import _EventIds
+
+    ids = _EventIds()
+    before_ms = time.time_ns() // 1_000_000
+    made = [ids.new() for _ in range(20_000)]
+    after_ms = time.time_ns() // 1_000_000
+
+    assert len(set(made)) == len(made)
+    parsed = [uuid_module.UUID(value) for value in made]
+    assert {u.version for u in parsed} == {7}
+    assert {u.variant for u in parsed} == {uuid_module.RFC_4122}
+    stamps = [u.int >> 80 for u in parsed]
+    assert before_ms <= min(stamps) and max(stamps) <= after_ms
+    assert made == sorted(made)  # time first, then the counter: ordered as made
+    other = _EventIds()  # another process (or a fork) starts elsewhere
+    assert other.new() not in set(made)

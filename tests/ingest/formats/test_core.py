@@ -397,7 +397,7 @@ def test_same_client_id_in_another_tenant_is_another_event() -> None:
 def test_without_client_id_every_event_is_new() -> None:
     ids = {track({"event": "page_view"}).event_id for _ in range(5)}
     assert len(ids) == 5
-    assert all(uuid.UUID(i).version == 4 for i in ids)
+    assert all(uuid.UUID(i).version == 7 for i in ids)
 
 
 # Timestamps -----------------------------------------------------------------------------
