@@ -16,6 +16,16 @@ from shoplens.errors import BadRequest
 
 T = TypeVar("T")
 
+
+class ContextIn(msgspec.Struct):
+    """Request context a server-side sender passes on behalf of the shopper (seed 001)."""
+
+    ip: str | None = None
+    userAgent: str | None = None
+    page: str | None = None
+    referrer: str | None = None
+
+
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 

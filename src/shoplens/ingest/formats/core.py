@@ -15,6 +15,7 @@ import msgspec
 from shoplens.errors import BadRequest
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event, Item
+from shoplens.ingest.formats import ContextIn
 from shoplens.ingest.money import exponent
 from shoplens.ingest.normalize import (
     apply_page,
@@ -45,13 +46,6 @@ STANDARD_EVENTS: dict[str, str] = {
 _PRODUCT_TYPES = {"view_item", "add_to_cart", "remove_from_cart"}
 _ORDER_TYPES = {"purchase", "refund"}
 _CUSTOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,63}$")
-
-
-class ContextIn(msgspec.Struct):
-    ip: str | None = None
-    userAgent: str | None = None
-    page: str | None = None
-    referrer: str | None = None
 
 
 class CoreEventIn(msgspec.Struct):

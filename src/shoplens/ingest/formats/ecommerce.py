@@ -14,6 +14,7 @@ import msgspec
 from shoplens.errors import BadRequest
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import ECOMMERCE_TYPES, Event, Item
+from shoplens.ingest.formats import ContextIn
 from shoplens.ingest.money import exponent
 from shoplens.ingest.normalize import (
     apply_page,
@@ -45,13 +46,6 @@ class ItemIn(msgspec.Struct):
     currency: str | None = None
     coupon_code: str | None = None
     discount: int | float | None = None
-
-
-class ContextIn(msgspec.Struct):
-    ip: str | None = None
-    userAgent: str | None = None
-    page: str | None = None
-    referrer: str | None = None
 
 
 class EcommerceIn(msgspec.Struct):
