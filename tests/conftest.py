@@ -7,6 +7,7 @@ tests apart and checks tenant isolation on every query they make.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -105,3 +106,21 @@ def wait_stored(client: TestClient, timeout: float = 10.0) -> None:
 
 def rows(store: Store, sql: str, **params: Any) -> list[dict[str, Any]]:
     return store.query(sql, params).to_pylist()
+
+
+def stored_events(
+    store: Store, tenant_id: int, order_by: str = "timestamp, event_type, event_name"
+) -> list[dict[str, Any]]:
+    """Every stored event row of one tenant (``order_by`` is test code, never input)."""
+    return rows(
+        store,
+        f"SELECT * FROM events WHERE tenant_id = {{t:UInt32}} ORDER BY {order_by}",
+        t=tenant_id,
+    )
+
+
+def padded(payload: dict[str, Any], size: int) -> bytes:
+    """``payload`` as JSON padded with trailing whitespace (still valid) to ``size`` bytes."""
+    body = json.dumps(payload).encode()
+    assert len(body) <= size
+    return body + b" " * (size - len(body))

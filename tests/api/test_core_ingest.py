@@ -6,7 +6,6 @@ error shape: a rejected event is reported and never half-stored.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,20 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shoplens.store import Store
-from tests.conftest import TenantKeys, rows, wait_stored
+from tests.conftest import TenantKeys, padded, rows, stored_events, wait_stored
 
 EVENT = "/analytics/event"
 BATCH = "/analytics/event/batch"
 RECEIPT_ID = re.compile(r"^evt_[0-9a-f]{32}$")
 EVENT_LIMIT = 32 * 1024
-
-
-def stored_events(store: Store, tenant_id: int) -> list[dict[str, Any]]:
-    return rows(
-        store,
-        "SELECT * FROM events WHERE tenant_id = {t:UInt32} ORDER BY timestamp, event_name",
-        t=tenant_id,
-    )
 
 
 def stored_items(store: Store, tenant_id: int) -> list[dict[str, Any]]:
@@ -39,13 +30,6 @@ def stored_items(store: Store, tenant_id: int) -> list[dict[str, Any]]:
         "SELECT * FROM event_items WHERE tenant_id = {t:UInt32} ORDER BY event_id, item_index",
         t=tenant_id,
     )
-
-
-def padded(payload: dict[str, Any], size: int) -> bytes:
-    """``payload`` as JSON padded with trailing whitespace (still valid) to ``size`` bytes."""
-    body = json.dumps(payload).encode()
-    assert len(body) <= size
-    return body + b" " * (size - len(body))
 
 
 # -- single event --------------------------------------------------------------------------

@@ -7,7 +7,6 @@ de-duplication by ``transaction_id`` — within a tenant, per type, and across a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from decimal import Decimal
@@ -20,7 +19,7 @@ from shoplens.app import create_app
 from shoplens.config import Settings
 from shoplens.ingest.event import ECOMMERCE_TYPES, EventType
 from shoplens.store import Store
-from tests.conftest import TenantKeys, rows, wait_stored
+from tests.conftest import TenantKeys, padded, rows, stored_events, wait_stored
 
 TRACK = "/v1/api/analytics/ecommerce/track"
 BATCH = "/v1/api/analytics/ecommerce/batch"
@@ -60,14 +59,6 @@ SEED_PURCHASE: dict[str, Any] = {
 }
 
 
-def stored_events(store: Store, tenant_id: int) -> list[dict[str, Any]]:
-    return rows(
-        store,
-        "SELECT * FROM events WHERE tenant_id = {t:UInt32} ORDER BY timestamp, event_type",
-        t=tenant_id,
-    )
-
-
 def count(store: Store, tenant_id: int, event_type: str, transaction_id: str) -> int:
     [row] = rows(
         store,
@@ -99,11 +90,6 @@ def minimal(spec: EventType) -> dict[str, Any]:
     if spec.requires_items:
         body["items"] = [{"item_id": "sku_1"}]
     return body
-
-
-def padded(payload: dict[str, Any], size: int) -> bytes:
-    body = json.dumps(payload).encode()
-    return body + b" " * (size - len(body))
 
 
 # -- track ---------------------------------------------------------------------------------

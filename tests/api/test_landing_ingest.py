@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from shoplens.meta import MetaStore
 from shoplens.store import Store
-from tests.conftest import TenantKeys, rows, wait_stored
+from tests.conftest import TenantKeys, stored_events, wait_stored
 
 TRACK = "/api/analytics/track"
 CLIENT_HOST = "testclient"  # what the TestClient reports as the client IP
@@ -31,14 +31,6 @@ ALLOWED = [
     "product_click",
 ]
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) landing-test"}
-
-
-def stored_events(store: Store, tenant_id: int) -> list[dict[str, Any]]:
-    return rows(
-        store,
-        "SELECT * FROM events WHERE tenant_id = {t:UInt32} ORDER BY timestamp",
-        t=tenant_id,
-    )
 
 
 def test_public_event_is_stored_with_a_hashed_ip_and_no_raw_ip(

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shoplens.store import Store
-from tests.conftest import TenantKeys, rows, wait_stored
+from tests.conftest import TenantKeys, padded, rows, wait_stored
 
 SUCCESS = {"success": True}
 MESSAGE_LIMIT = 32 * 1024
@@ -51,13 +51,6 @@ def stored(store: Store, tenant_id: int, columns: str = "*") -> list[dict[str, A
         f"SELECT {columns} FROM events WHERE tenant_id = {{t:UInt32}} ORDER BY timestamp, event_id",
         t=tenant_id,
     )
-
-
-def padded(payload: dict[str, Any], size: int) -> bytes:
-    """``payload`` as JSON padded with trailing whitespace (still valid) to ``size`` bytes."""
-    body = json.dumps(payload).encode()
-    assert len(body) <= size
-    return body + b" " * (size - len(body))
 
 
 # -- each call -----------------------------------------------------------------------------

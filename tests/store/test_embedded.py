@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,6 @@ from shoplens.ingest.event import Event, Item
 from shoplens.store import Store, open_store
 from shoplens.store.embedded import EmbeddedStore
 from shoplens.store.migrate import migrate
-
-
-@pytest.fixture
-def scratch(store: Store) -> Iterator[EmbeddedStore]:
-    """A second store on the session's path whose connection uses a fresh database."""
-    assert isinstance(store, EmbeddedStore)
-    database = f"scratch_{uuid.uuid4().hex[:12]}"
-    opened = EmbeddedStore(store.path)
-    opened.command(f"CREATE DATABASE {database}")
-    opened.command(f"USE {database}")
-    yield opened
-    opened.command(f"DROP DATABASE {database} SYNC")
-    opened.close()
 
 
 def scalar(store: Store, sql: str, **params: Any) -> Any:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,19 +12,6 @@ from shoplens.store.migrate import Migration, available, migrate
 
 TABLES = {"events", "event_items", "event_properties", "events_hourly", "items_hourly"}
 VIEWS = {"event_properties_mv", "events_hourly_mv", "items_hourly_mv"}
-
-
-@pytest.fixture
-def scratch(store: Store) -> Iterator[EmbeddedStore]:
-    """A fresh, empty database on the session's chDB path (one path per process)."""
-    assert isinstance(store, EmbeddedStore)
-    database = f"scratch_{uuid.uuid4().hex[:12]}"
-    opened = EmbeddedStore(store.path)
-    opened.command(f"CREATE DATABASE {database}")
-    opened.command(f"USE {database}")
-    yield opened
-    opened.command(f"DROP DATABASE {database} SYNC")
-    opened.close()
 
 
 def tables_in(store: Store) -> dict[str, str]:
