@@ -19,6 +19,7 @@ from shoplens.ingest.event import Event
 from shoplens.ingest.pipeline import IngestPipeline, SubmitResult
 from shoplens.store import Store
 from tests.conftest import rows
+from tests.ingest.stored import assert_stored_exactly_once
 
 
 def event(
@@ -84,11 +85,6 @@ def hourly_events(store: Store, tenant_id: int) -> int:
         "SELECT sum(events) AS n FROM events_hourly WHERE tenant_id = {t:UInt32}",
         t=tenant_id,
     )[0]["n"]
-
-
-def assert_stored_exactly_once(store: Store, tenant_id: int, events: list[Event]) -> None:
-    assert stored_ids(store, tenant_id) == sorted(e.event_id for e in events)
-    assert hourly_events(store, tenant_id) == len(events)
 
 
 # replay ------------------------------------------------------------------------------------
