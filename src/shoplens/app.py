@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from shoplens import __version__
 from shoplens.api import ingest as ingest_routes
+from shoplens.api import reports_breakdowns, reports_sales
 from shoplens.api import segment as segment_routes
 from shoplens.api import system as system_routes
 from shoplens.api.deps import AppState, TenantCache
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.include_router(ingest_routes.router)
     app.include_router(segment_routes.router)
+    app.include_router(reports_sales.router)
+    app.include_router(reports_breakdowns.router)
     app.include_router(system_routes.router)
     return app
 

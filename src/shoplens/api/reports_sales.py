@@ -1,0 +1,148 @@
+"""Report routes: sales, in the core analytics / store reports and ecommerce v1 shapes.
+
+- ``GET /analytics/sales`` (seeds 000, 001 and 003 share the path): one route takes every
+  period style and answers the union of their fields; money in integer minor units.
+- ``GET /v1/api/analytics/ecommerce/overview`` and ``/revenue-timeseries`` (seed 002):
+  ``days``/``start``/``end``; money as decimals in the base currency.
+
+Secret key only. Routes parse, call :mod:`shoplens.metrics.sales`, and shape; no SQL here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from shoplens.api.deps import secret_key as secret_key_dep
+from shoplens.api.deps import state
+from shoplens.auth import Principal
+from shoplens.errors import BadRequest
+from shoplens.ingest.money import exponent, from_minor
+from shoplens.metrics import sales
+from shoplens.metrics.period import Period, parse_period
+
+router = APIRouter(tags=["reports"])
+
+_CORE_PARAMS = ("period", "days", "start", "end", "time_range", "start_date", "end_date")
+_V1_PARAMS = ("days", "start", "end")
+
+
+def _period(
+    request: Request, principal: Principal, names: tuple[str, ...], **options: Any
+) -> Period:
+    """The route's period parameters (only ``names``; others are ignored) as a Period."""
+    query = {name: request.query_params.get(name) for name in names}
+    return parse_period(query, timezone=principal.tenant.timezone, now=datetime.now(UTC), **options)
+
+
+def _check_currency(currency: str | None, base: str) -> None:
+    """Amounts are stored converted to the base currency: only it can be asked for."""
+    if currency is None or not currency.strip():
+        return
+    code = currency.strip().upper()
+    exponent(code)  # an unknown code is a 400 naming currency
+    if code != base:
+        raise BadRequest(
+            f"currency must be {base}: amounts are stored converted to the base currency",
+            field="currency",
+        )
+
+
+@router.get("/analytics/sales")
+def sales_overview(
+    request: Request,
+    principal: Principal = Depends(secret_key_dep),
+    period: str | None = Query(None, description="7d, 30d, 90d or 12m"),
+    days: str | None = Query(None, description="last N days (1..3650)"),
+    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
+    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
+    time_range: str | None = Query(None, description="today|week|month|quarter|year|custom"),
+    start_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
+    end_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
+    granularity: str | None = Query(None, description="hour, day (default), week, month"),
+    currency: str | None = Query(None, description="must be the tenant's base currency"),
+) -> dict[str, Any]:
+    """Sales overview: money in integer minor units of the tenant's base currency."""
+    tenant = principal.tenant
+    _check_currency(currency, tenant.base_currency)
+    names = (*_CORE_PARAMS, "granularity")
+    window = _period(request, principal, names, default_granularity="day")
+    report = sales.sales_report(state(request).store, tenant, window)
+    totals, growth = report.totals, report.growth
+    points = [{"date": p.date, "revenue": p.revenue, "orders": p.orders} for p in report.series]
+    return {
+        "period": window.label,
+        "revenue": totals.revenue,
+        "orders": totals.orders,
+        "averageOrderValue": totals.aov,
+        "currency": tenant.base_currency,
+        "growth": {"revenue": growth.revenue, "orders": growth.orders},
+        "granularity": window.granularity,
+        "series": points,
+        "daily": points,
+        "time_range": window.label,
+        "start_date": window.first_day.isoformat(),
+        "end_date": window.last_day.isoformat(),
+        "total_revenue": totals.revenue,
+        "total_orders": totals.orders,
+        "average_order_value": totals.aov,
+        "items_sold": totals.items_sold,
+    }
+
+
+def _major(minor: int, currency: str) -> float | int:
+    """Minor units → a JSON number in major units with the currency's digits."""
+    amount: Decimal = from_minor(minor, currency)
+    return int(amount) if exponent(currency) == 0 else float(amount)
+
+
+@router.get("/v1/api/analytics/ecommerce/overview")
+def ecommerce_overview(
+    request: Request,
+    principal: Principal = Depends(secret_key_dep),
+    days: str | None = Query(None, description="days to look back (default 30)"),
+    start: str | None = Query(None, description="ISO date, with end"),
+    end: str | None = Query(None, description="ISO date, with start"),
+) -> dict[str, Any]:
+    """Seed 002's overview: money as decimals in the tenant's base currency."""
+    tenant, store = principal.tenant, state(request).store
+    window = _period(request, principal, _V1_PARAMS)
+    totals = sales.totals(store, tenant, window)
+    rates = sales.cart_rates(store, tenant, window)
+    cur = tenant.base_currency
+    return {
+        "total_revenue": _major(totals.revenue, cur),
+        "net_revenue": _major(totals.net_revenue, cur),
+        "total_orders": totals.orders,
+        "total_refunds": totals.refunds,
+        "refund_amount": _major(totals.refund_amount, cur),
+        "avg_order_value": _major(totals.aov, cur),
+        "total_items_sold": totals.items_sold,
+        "cart_abandonment_rate": rates.cart_abandonment_rate,
+        "add_to_cart_rate": rates.add_to_cart_rate,
+        "days": window.days,
+    }
+
+
+@router.get("/v1/api/analytics/ecommerce/revenue-timeseries")
+def ecommerce_revenue_timeseries(
+    request: Request,
+    principal: Principal = Depends(secret_key_dep),
+    days: str | None = Query(None, description="days to look back (default 30)"),
+    start: str | None = Query(None, description="ISO date, with end"),
+    end: str | None = Query(None, description="ISO date, with start"),
+) -> dict[str, Any]:
+    """Seed 002's daily revenue: one point per local day, zero-filled, oldest first."""
+    tenant = principal.tenant
+    window = _period(request, principal, _V1_PARAMS, default_granularity="day")
+    cur = tenant.base_currency
+    points = sales.series(state(request).store, tenant, window)
+    return {
+        "series": [
+            {"date": p.date, "revenue": _major(p.revenue, cur), "orders": p.orders} for p in points
+        ],
+        "days": window.days,
+    }

@@ -1,0 +1,243 @@
+"""Sales: revenue, orders, refunds, AOV, items sold, cart rates and a zero-filled series.
+
+Definitions (docs/api.md repeats them). Every figure is over the period ``[start, end)`` and
+ignores events marked ``is_flagged = 1`` (stored for review, never counted). Money is Int64
+minor units of the tenant's base currency (amounts are converted at ingestion).
+
+- ``revenue``: sum of ``purchase`` revenue; ``orders``: number of ``purchase`` events
+  (already de-duplicated by transaction id at ingestion).
+- ``refunds``: number of ``refund`` events; ``refund_amount``: sum of their revenue (sent
+  as a positive amount); ``net_revenue = revenue - refund_amount``.
+- ``aov = revenue / orders`` rounded half up to a whole minor unit, 0 without orders.
+- ``items_sold``: sum of purchases' item quantities (``item_count``).
+- ``add_to_cart_rate``: 100 * visitors with an ``add_to_cart`` / visitors with a
+  ``view_item``; ``cart_abandonment_rate``: 100 * visitors with an ``add_to_cart`` and no
+  ``purchase`` in the period / visitors with an ``add_to_cart``. Rates are rounded half up to one
+  decimal and 0 when the denominator is 0. Visitors are ``visitor_id`` (anonymous id, user
+  id or IP hash, whichever the event had first).
+- ``growth(current, previous)``: ``(current - previous) / previous * 100`` to one decimal,
+  None when ``previous`` is 0; the previous period is :meth:`Period.previous`.
+
+Planner: revenue, orders, refunds and items are sums by event type and hour, which the
+``events_hourly`` rollup answers exactly; it is used when the period's bounds and every
+bucket boundary fall on whole UTC hours (true for every whole-hour-offset zone), else the raw
+``events`` table is read. Both give identical numbers (tests/metrics/test_sales.py). The
+visitor rates always read raw events: they need per-visitor sets, not hourly counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from shoplens.meta import Tenant
+from shoplens.metrics.period import Period
+from shoplens.metrics.sql import EVENTS, EVENTS_HOURLY, Query, Table, bucket, run_rows
+from shoplens.store import Store
+
+Source = Literal["raw", "rollup"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+_SALES_TYPES = ["purchase", "refund"]
+_FUNNEL_TYPES = ["view_item", "add_to_cart", "purchase"]
+
+
+@dataclass(frozen=True)
+class SalesTotals:
+    """The additive sales figures of one period (minor units and counts)."""
+
+    revenue: int
+    orders: int
+    refunds: int
+    refund_amount: int
+    items_sold: int
+
+    @property
+    def net_revenue(self) -> int:
+        return self.revenue - self.refund_amount
+
+    @property
+    def aov(self) -> int:
+        """Average order value in minor units, rounded half up; 0 without orders."""
+        return round_half_up(Decimal(self.revenue) / self.orders, 0) if self.orders else 0
+
+
+@dataclass(frozen=True)
+class CartRates:
+    """Visitor counts behind the cart rates, and the rates (percent, one decimal)."""
+
+    viewers: int
+    carts: int
+    abandoned: int
+
+    @property
+    def add_to_cart_rate(self) -> float:
+        return percent(self.carts, self.viewers)
+
+    @property
+    def cart_abandonment_rate(self) -> float:
+        return percent(self.abandoned, self.carts)
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One bucket: its local key (YYYY-MM-DD, or an ISO datetime for hours) and figures."""
+
+    date: str
+    revenue: int
+    orders: int
+
+
+@dataclass(frozen=True)
+class Growth:
+    revenue: float | None
+    orders: float | None
+
+
+@dataclass(frozen=True)
+class SalesReport:
+    """Everything the sales routes show for one period."""
+
+    period: Period
+    totals: SalesTotals
+    previous: SalesTotals
+    rates: CartRates
+    series: list[SeriesPoint]
+
+    @property
+    def growth(self) -> Growth:
+        return Growth(
+            growth(self.totals.revenue, self.previous.revenue),
+            growth(self.totals.orders, self.previous.orders),
+        )
+
+
+def round_half_up(value: Decimal, digits: int) -> int:
+    """``value`` rounded half up to ``digits`` decimals, as int (digits=0)."""
+    return int(value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
+def _one_decimal(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def percent(part: int, whole: int) -> float:
+    """``part / whole * 100`` rounded half up to one decimal; 0.0 when ``whole`` is 0."""
+    return _one_decimal(Decimal(part) * 100 / whole) if whole else 0.0
+
+
+def growth(current: int, previous: int) -> float | None:
+    """Percent change to one decimal (half up); None when there is nothing to compare to."""
+    return _one_decimal(Decimal(current - previous) * 100 / previous) if previous else None
+
+
+def plan(period: Period) -> Source:
+    """``rollup`` when the hourly rollup answers ``period`` exactly, else ``raw``.
+
+    Exact means the bounds and every bucket start are whole UTC hours: an hourly row then
+    falls wholly inside one bucket (a zone with a :30 offset, now or in its history, fails).
+    """
+    instants = [period.start, period.end, *(b.astimezone(UTC) for b in period.buckets())]
+    return "rollup" if all((t - _EPOCH) % _HOUR == timedelta(0) for t in instants) else "raw"
+
+
+def _table(source: Source) -> Table:
+    return EVENTS_HOURLY if source == "rollup" else EVENTS
+
+
+def _sales_query(tenant: Tenant, period: Period, source: Source) -> Query:
+    """Unflagged purchase and refund rows of the period, with the sums selected."""
+    q = Query.from_table(_table(source), tenant.id, period.start, period.end)
+    q = q.where("is_flagged = 0").where("event_type IN {types}", types=_SALES_TYPES)
+    if source == "rollup":
+        return (
+            q.select("sumIf(revenue, event_type = 'purchase')", alias="sales")
+            .select("sumIf(events, event_type = 'purchase')", alias="orders")
+            .select("sumIf(events, event_type = 'refund')", alias="refunds")
+            .select("sumIf(revenue, event_type = 'refund')", alias="refund_amount")
+            .select("sumIf(items, event_type = 'purchase')", alias="items_sold")
+        )
+    return (
+        q.select("sumIf(revenue, event_type = 'purchase')", alias="sales")
+        .select("countIf(event_type = 'purchase')", alias="orders")
+        .select("countIf(event_type = 'refund')", alias="refunds")
+        .select("sumIf(revenue, event_type = 'refund')", alias="refund_amount")
+        .select("sumIf(toUInt64(item_count), event_type = 'purchase')", alias="items_sold")
+    )
+
+
+def totals(
+    store: Store, tenant: Tenant, period: Period, source: Source | None = None
+) -> SalesTotals:
+    """Revenue, orders, refunds and items sold over ``period`` (planner picks the table)."""
+    [row] = run_rows(store, _sales_query(tenant, period, source or plan(period)))
+    return SalesTotals(
+        revenue=int(row["sales"]),
+        orders=int(row["orders"]),
+        refunds=int(row["refunds"]),
+        refund_amount=int(row["refund_amount"]),
+        items_sold=int(row["items_sold"]),
+    )
+
+
+def series(
+    store: Store, tenant: Tenant, period: Period, source: Source | None = None
+) -> list[SeriesPoint]:
+    """Revenue and orders per bucket of ``period``'s granularity, zero-filled, oldest first."""
+    source = source or plan(period)
+    table = _table(source)
+    q = Query.from_table(table, tenant.id, period.start, period.end)
+    q = (
+        q.where("is_flagged = 0")
+        .where("event_type = 'purchase'")
+        .select(bucket(table.time_column, period.granularity, period.timezone), alias="bucket")
+        .select("sum(revenue)", alias="sales")
+        .select("sum(events)" if source == "rollup" else "count()", alias="orders")
+        .group_by("bucket")
+    )
+    found = {
+        row["bucket"].astimezone(UTC): (int(row["sales"]), int(row["orders"]))
+        for row in run_rows(store, q)
+    }
+    points = []
+    for start in period.buckets():
+        revenue, orders = found.get(start.astimezone(UTC), (0, 0))
+        key = start.isoformat() if period.granularity == "hour" else start.date().isoformat()
+        points.append(SeriesPoint(key, revenue, orders))
+    return points
+
+
+def cart_rates(store: Store, tenant: Tenant, period: Period) -> CartRates:
+    """Visitors who viewed an item, added to cart, and added to cart without purchasing."""
+    per_visitor = (
+        Query.from_table(EVENTS, tenant.id, period.start, period.end)
+        .where("is_flagged = 0")
+        .where("visitor_id != ''")
+        .where("event_type IN {types}", types=_FUNNEL_TYPES)
+        .select("visitor_id")
+        .select("max(event_type = 'view_item')", alias="viewed")
+        .select("max(event_type = 'add_to_cart')", alias="carted")
+        .select("max(event_type = 'purchase')", alias="bought")
+        .group_by("visitor_id")
+    )
+    q = (
+        Query.from_query(per_visitor)
+        .select("countIf(viewed = 1)", alias="viewers")
+        .select("countIf(carted = 1)", alias="carts")
+        .select("countIf(carted = 1 AND bought = 0)", alias="abandoned")
+    )
+    [row] = run_rows(store, q)
+    return CartRates(int(row["viewers"]), int(row["carts"]), int(row["abandoned"]))
+
+
+def sales_report(store: Store, tenant: Tenant, period: Period) -> SalesReport:
+    """Totals, the previous period's totals (for growth), cart rates and the series."""
+    return SalesReport(
+        period=period,
+        totals=totals(store, tenant, period),
+        previous=totals(store, tenant, period.previous()),
+        rates=cart_rates(store, tenant, period),
+        series=series(store, tenant, period),
+    )
