@@ -107,3 +107,19 @@ def test_routing_errors_have_the_one_error_shape(
     assert body == {"ok": False, "error": body.get("error"), "field": None}
     assert isinstance(body["error"], str)
     assert body["error"]
+
+
+def test_openapi_lists_the_report_routes_query_parameters(client: TestClient) -> None:
+    """/docs shows every report parameter (routes declare them, not read them ad hoc)."""
+    paths = client.get("/openapi.json").json()["paths"]
+
+    def names(path: str) -> set[str]:
+        return {p["name"] for p in paths[path]["get"].get("parameters", [])}
+
+    v1 = "/v1/api/analytics/ecommerce"
+    for breakdown in ("top-products", "revenue-by-channel", "revenue-by-country"):
+        assert {"days", "start", "end", "limit"} <= names(f"{v1}/{breakdown}")
+    assert {"days", "start", "end"} <= names(f"{v1}/overview")
+    assert {"period", "time_range", "start_date", "end_date", "granularity"} <= names(
+        "/analytics/sales"
+    )

@@ -17,12 +17,12 @@ import pytest
 
 from shoplens.ingest.columns import events_table, items_table
 from shoplens.ingest.event import Event, Item
+from shoplens.ingest.money import from_minor
 from shoplens.meta import MetaStore, Tenant
 from shoplens.metrics.breakdowns import (
     BREAKDOWNS,
     Breakdown,
     Dimension,
-    major,
     run_breakdown,
     top_products,
 )
@@ -93,11 +93,11 @@ def test_the_registry_covers_seed_002s_breakdowns() -> None:
         (-250, "USD", Decimal("-2.50")),
     ],
 )
-def test_major_rounds_to_the_currencys_digits(
+def test_from_minor_rounds_to_the_currencys_digits(
     minor: int | Decimal, currency: str, expected: Decimal
 ) -> None:
-    assert major(minor, currency) == expected
-    assert major(minor, currency).as_tuple().exponent == expected.as_tuple().exponent
+    assert from_minor(minor, currency) == expected
+    assert from_minor(minor, currency).as_tuple().exponent == expected.as_tuple().exponent
 
 
 def test_typed_columns_group_with_an_unknown_bucket_and_flagged_rows_excluded(

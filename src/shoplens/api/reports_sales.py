@@ -10,32 +10,19 @@ Secret key only. Routes parse, call :mod:`shoplens.metrics.sales`, and shape; no
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.params import CORE_PERIOD, V1_PERIOD, money, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
-from shoplens.ingest.money import exponent, from_minor
+from shoplens.ingest.money import exponent
 from shoplens.metrics import sales
-from shoplens.metrics.period import Period, parse_period
 
 router = APIRouter(tags=["reports"])
-
-_CORE_PARAMS = ("period", "days", "start", "end", "time_range", "start_date", "end_date")
-_V1_PARAMS = ("days", "start", "end")
-
-
-def _period(
-    request: Request, principal: Principal, names: tuple[str, ...], **options: Any
-) -> Period:
-    """The route's period parameters (only ``names``; others are ignored) as a Period."""
-    query = {name: request.query_params.get(name) for name in names}
-    return parse_period(query, timezone=principal.tenant.timezone, now=datetime.now(UTC), **options)
 
 
 def _check_currency(currency: str | None, base: str) -> None:
@@ -68,8 +55,8 @@ def sales_overview(
     """Sales overview: money in integer minor units of the tenant's base currency."""
     tenant = principal.tenant
     _check_currency(currency, tenant.base_currency)
-    names = (*_CORE_PARAMS, "granularity")
-    window = _period(request, principal, names, default_granularity="day")
+    names = (*CORE_PERIOD, "granularity")
+    window = period_of(request, principal, names, default_granularity="day")
     report = sales.sales_report(state(request).store, tenant, window)
     totals, growth = report.totals, report.growth
     points = [{"date": p.date, "revenue": p.revenue, "orders": p.orders} for p in report.series]
@@ -93,12 +80,6 @@ def sales_overview(
     }
 
 
-def _major(minor: int, currency: str) -> float | int:
-    """Minor units → a JSON number in major units with the currency's digits."""
-    amount: Decimal = from_minor(minor, currency)
-    return int(amount) if exponent(currency) == 0 else float(amount)
-
-
 @router.get("/v1/api/analytics/ecommerce/overview")
 def ecommerce_overview(
     request: Request,
@@ -109,17 +90,17 @@ def ecommerce_overview(
 ) -> dict[str, Any]:
     """Seed 002's overview: money as decimals in the tenant's base currency."""
     tenant, store = principal.tenant, state(request).store
-    window = _period(request, principal, _V1_PARAMS)
+    window = period_of(request, principal, V1_PERIOD)
     totals = sales.totals(store, tenant, window)
     rates = sales.cart_rates(store, tenant, window)
     cur = tenant.base_currency
     return {
-        "total_revenue": _major(totals.revenue, cur),
-        "net_revenue": _major(totals.net_revenue, cur),
+        "total_revenue": money(totals.revenue, cur),
+        "net_revenue": money(totals.net_revenue, cur),
         "total_orders": totals.orders,
         "total_refunds": totals.refunds,
-        "refund_amount": _major(totals.refund_amount, cur),
-        "avg_order_value": _major(totals.aov, cur),
+        "refund_amount": money(totals.refund_amount, cur),
+        "avg_order_value": money(totals.aov, cur),
         "total_items_sold": totals.items_sold,
         "cart_abandonment_rate": rates.cart_abandonment_rate,
         "add_to_cart_rate": rates.add_to_cart_rate,
@@ -137,12 +118,12 @@ def ecommerce_revenue_timeseries(
 ) -> dict[str, Any]:
     """Seed 002's daily revenue: one point per local day, zero-filled, oldest first."""
     tenant = principal.tenant
-    window = _period(request, principal, _V1_PARAMS, default_granularity="day")
+    window = period_of(request, principal, V1_PERIOD, default_granularity="day")
     cur = tenant.base_currency
     points = sales.series(state(request).store, tenant, window)
     return {
         "series": [
-            {"date": p.date, "revenue": _major(p.revenue, cur), "orders": p.orders} for p in points
+            {"date": p.date, "revenue": money(p.revenue, cur), "orders": p.orders} for p in points
         ],
         "days": window.days,
     }

@@ -56,8 +56,11 @@ def to_minor(amount: Decimal, currency: str, field: str = "amount") -> int:
     return minor
 
 
-def from_minor(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-exponent(currency))
+def from_minor(minor: int | Decimal, currency: str) -> Decimal:
+    """Minor units (possibly fractional, e.g. an average) → major units at the currency's
+    digits, rounded half up: 4999 USD → 49.99, 1500 JPY → 1500."""
+    digits = exponent(currency)
+    return Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
 
 
 class CurrencyConverter:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, LiteralString
 
-from shoplens.ingest.money import exponent
+from shoplens.ingest.money import from_minor
 from shoplens.meta import Tenant
 from shoplens.metrics.period import Period
 from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, Expr, Query, run_rows
@@ -111,11 +111,6 @@ BREAKDOWNS: dict[str, Breakdown] = {
 }
 
 
-def major(minor: int | Decimal, currency: str) -> Decimal:
-    """Minor units (possibly fractional, e.g. an average) → major units at the currency's digits."""
-    digits = exponent(currency)
-    return (Decimal(minor).scaleb(-digits)).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
-
 
 def _grouping(dimension: Dimension) -> Expr:
     # Column names come from the registry, checked against the whitelist above.
@@ -158,14 +153,14 @@ def run_breakdown(
     for row in run_rows(store, breakdown_query(breakdown, tenant.id, period, limit)):
         item: dict[str, Any] = {d.key: row[f"key_{i}"] for i, d in enumerate(breakdown.dimensions)}
         orders = int(row["order_count"])
-        item["revenue"] = major(row["revenue_minor"], currency)
+        item["revenue"] = from_minor(row["revenue_minor"], currency)
         item["orders"] = orders
         if "conversion_rate" in breakdown.extras:
             visitors = int(row["visitor_count"])
             rate = Decimal(orders * 100) / visitors if visitors else Decimal(0)
             item["conversion_rate"] = rate.quantize(Decimal("0.1"), ROUND_HALF_UP)
         if "avg_discount" in breakdown.extras:
-            item["avg_discount"] = major(Decimal(row["discount_minor"]) / orders, currency)
+            item["avg_discount"] = from_minor(Decimal(row["discount_minor"]) / orders, currency)
         out.append(item)
     return out
 
@@ -194,7 +189,7 @@ def top_products(
         {
             "item_id": row["item_id"],
             "item_name": row["latest_name"],
-            "revenue": major(row["revenue_minor"], currency),
+            "revenue": from_minor(row["revenue_minor"], currency),
             "quantity": int(row["units"]),
             "orders": int(row["order_count"]),
         }

@@ -1,0 +1,66 @@
+"""Query parameters and response money shared by the report routes.
+
+Routes declare their parameters with FastAPI's ``Query`` (so ``/docs`` lists them) and turn
+them into domain values here: the period in the tenant's time zone, ``limit``, and money
+as JSON numbers for the surfaces that speak decimals.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import Request
+
+from shoplens.auth import Principal
+from shoplens.errors import BadRequest
+from shoplens.ingest.money import from_minor
+from shoplens.metrics.period import Period, parse_period
+
+#: Period parameters of the core/store-report surface (seeds 000, 001, 003).
+CORE_PERIOD = ("period", "days", "start", "end", "time_range", "start_date", "end_date")
+#: Period parameters of the ecommerce v1 surface (seed 002).
+V1_PERIOD = ("days", "start", "end")
+
+
+def period_of(
+    request: Request, principal: Principal, names: tuple[str, ...], **options: Any
+) -> Period:
+    """The route's period parameters (only ``names``; others are ignored) as a Period in the
+    key's tenant's time zone."""
+    query = {name: request.query_params.get(name) for name in names}
+    return parse_period(query, timezone=principal.tenant.timezone, now=datetime.now(UTC), **options)
+
+
+def parse_limit(value: str | None, default: int, maximum: int) -> int:
+    """``limit`` as a whole number from 1 to ``maximum`` (absent or empty: ``default``)."""
+    if value is None or not value.strip():
+        return default
+    value = value.strip()
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise BadRequest(f"limit must be a whole number from 1 to {maximum}", field="limit")
+    return int(value)
+
+
+def money(minor: int | Decimal, currency: str) -> int | float:
+    """Minor units → a JSON number in major units with the currency's digits (JPY: an int).
+
+    The Decimal is rounded first, so the float's shortest repr is exactly that decimal.
+    """
+    return json_number(from_minor(minor, currency))
+
+
+def json_number(amount: Decimal) -> int | float:
+    return int(amount) if amount.as_tuple().exponent == 0 else float(amount)
+
+
+def json_values(value: Any) -> Any:
+    """Decimals anywhere in a response body → JSON numbers."""
+    if isinstance(value, Decimal):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {k: json_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_values(v) for v in value]
+    return value
