@@ -18,7 +18,13 @@ from starlette.exceptions import HTTPException
 
 from shoplens import __version__
 from shoplens.api import ingest as ingest_routes
-from shoplens.api import reports_breakdowns, reports_sales
+from shoplens.api import (
+    reports_breakdowns,
+    reports_customers,
+    reports_funnel,
+    reports_landing,
+    reports_sales,
+)
 from shoplens.api import segment as segment_routes
 from shoplens.api import system as system_routes
 from shoplens.api.deps import AppState, TenantCache
@@ -126,6 +132,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(segment_routes.router)
     app.include_router(reports_sales.router)
     app.include_router(reports_breakdowns.router)
+    app.include_router(reports_funnel.router)
+    app.include_router(reports_customers.router)
+    app.include_router(reports_landing.router)
     app.include_router(system_routes.router)
     return app
 

@@ -111,7 +111,6 @@ BREAKDOWNS: dict[str, Breakdown] = {
 }
 
 
-
 def _grouping(dimension: Dimension) -> Expr:
     # Column names come from the registry, checked against the whitelist above.
     column = dimension.column

@@ -1,0 +1,100 @@
+"""Report routes: customers, in the ecommerce v1 shapes (seed 002).
+
+- ``GET /v1/api/analytics/ecommerce/cohorts?months=6``: the revenue cohort matrix.
+- ``GET /v1/api/analytics/ecommerce/user-journey?user_id=…``: one user's event history.
+
+Secret key only; money as decimals in the base currency. Definitions live in
+:mod:`shoplens.metrics.customers`; routes parse, call it, and shape; no SQL here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from shoplens.api.deps import secret_key as secret_key_dep
+from shoplens.api.deps import state
+from shoplens.api.params import money
+from shoplens.auth import Principal
+from shoplens.errors import BadRequest
+from shoplens.metrics import customers
+
+router = APIRouter(tags=["reports"])
+
+_DIGITS = re.compile(r"\d{1,9}", re.ASCII)
+
+
+def _months(value: str | None) -> int:
+    """``months`` (1..36, default 6); anything else is a 400 naming it."""
+    if value is None or not value.strip():
+        return customers.DEFAULT_MONTHS
+    text = value.strip()
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= customers.MAX_MONTHS:
+        raise BadRequest(
+            f"months must be a whole number from 1 to {customers.MAX_MONTHS}", field="months"
+        )
+    return int(text)
+
+
+def _iso_z(at: datetime) -> str:
+    """UTC ISO 8601 with ``Z``: whole seconds as ``…:00Z``, else with milliseconds."""
+    spec = "seconds" if at.microsecond == 0 else "milliseconds"
+    return at.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+@router.get("/v1/api/analytics/ecommerce/cohorts")
+def ecommerce_cohorts(
+    request: Request,
+    principal: Principal = Depends(secret_key_dep),
+    months: str | None = Query(None, description="cohort months to include (1..36, default 6)"),
+) -> dict[str, Any]:
+    """Revenue by acquisition month and months since, newest cohort first."""
+    tenant = principal.tenant
+    report = customers.cohorts(state(request).store, tenant, _months(months), datetime.now(UTC))
+    cur = tenant.base_currency
+    return {
+        "cohorts": [
+            {
+                "month": c.month.strftime("%Y-%m"),
+                "users": c.users,
+                "revenue_by_month": {
+                    str(k): money(minor, cur) for k, minor in enumerate(c.revenue_by_month)
+                },
+            }
+            for c in report.cohorts
+        ],
+        "avg_ltv": money(report.avg_ltv, cur),
+        "total_purchasing_users": report.total_purchasing_users,
+    }
+
+
+@router.get("/v1/api/analytics/ecommerce/user-journey")
+def ecommerce_user_journey(
+    request: Request,
+    principal: Principal = Depends(secret_key_dep),
+    user_id: str | None = Query(None, description="the user ID to look up (required)"),
+) -> dict[str, Any]:
+    """One user's events, oldest first (the newest 1000)."""
+    if user_id is None or not user_id.strip():
+        raise BadRequest("user_id is required", field="user_id")
+    tenant = principal.tenant
+    journey = customers.user_journey(state(request).store, tenant, user_id, datetime.now(UTC))
+    events = []
+    for e in journey:
+        out: dict[str, Any] = {"event_type": e.event_type, "timestamp": _iso_z(e.timestamp)}
+        if e.items:
+            out["items"] = [
+                {"item_id": i.item_id, "item_name": i.item_name}
+                if i.item_name
+                else {"item_id": i.item_id}
+                for i in e.items
+            ]
+        if e.transaction_id:
+            out["transaction_id"] = e.transaction_id
+        if e.revenue is not None:
+            out["revenue"] = money(e.revenue, tenant.base_currency)
+        events.append(out)
+    return {"events": events, "user_id": user_id}

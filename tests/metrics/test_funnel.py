@@ -1,0 +1,300 @@
+"""Funnel and cart-abandonment metrics on the real chDB store, against plain-Python answers.
+
+Rows go in through the real insert path (``events_table``/``items_table`` + ``store.insert``);
+expectations are computed in Python from the same fixture rows, never by re-running SQL.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shoplens.ingest.columns import events_table, items_table
+from shoplens.ingest.event import Event, Item
+from shoplens.meta import MetaStore, Tenant
+from shoplens.metrics import funnel
+from shoplens.metrics.period import Period, parse_period
+from shoplens.metrics.sales import percent
+from shoplens.store import Store
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+NOW = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
+
+
+def event(tenant_id: int, at: datetime, event_type: str, visitor: str, **fields: Any) -> Event:
+    ms = (at - EPOCH) // MS
+    return Event(
+        tenant_id=tenant_id,
+        event_id=str(uuid.uuid4()),
+        event_type=event_type,
+        event_name=event_type,
+        source="test",
+        timestamp=ms,
+        received_at=ms,
+        visitor_id=visitor,
+        **fields,
+    )
+
+
+def insert(store: Store, events: list[Event]) -> None:
+    token = f"test-funnel-{uuid.uuid4()}"
+    store.insert("events", events_table(events), token)
+    items = items_table(events)
+    if items.num_rows:
+        store.insert("event_items", items, token + "-items")
+
+
+@pytest.fixture
+def new_tenant(make_tenant: Callable[..., Any], meta: MetaStore) -> Callable[..., Tenant]:
+    def make(timezone: str = "UTC") -> Tenant:
+        keys = make_tenant("funnel", timezone=timezone, plan="pro")
+        tenant = meta.tenant(keys.id)
+        assert tenant is not None
+        return tenant
+
+    return make
+
+
+def period(tenant: Tenant, **query: str) -> Period:
+    return parse_period(query, timezone=tenant.timezone, now=NOW)
+
+
+# -- independent expectations --------------------------------------------------------------
+
+
+def at(e: Event) -> datetime:
+    return EPOCH + e.timestamp * MS
+
+
+def kept(events: list[Event], p: Period) -> list[Event]:
+    return [e for e in events if p.start <= at(e) < p.end and not e.is_flagged and e.visitor_id]
+
+
+def expected_counts(events: list[Event], p: Period, steps: tuple[funnel.Step, ...]) -> list[int]:
+    """Greedy in-order matching per visitor: the deepest step reached in sequence."""
+    by_visitor: dict[str, list[Event]] = {}
+    for e in kept(events, p):
+        by_visitor.setdefault(e.visitor_id, []).append(e)
+    counts = [0] * len(steps)
+    for visitor_events in by_visitor.values():
+        level = 0
+        for e in sorted(visitor_events, key=lambda e: e.timestamp):
+            if level < len(steps) and e.event_type == steps[level].event_type:
+                level += 1
+        for i in range(level):
+            counts[i] += 1
+    return counts
+
+
+def expected_carts(events: list[Event], p: Period) -> tuple[int, int, int]:
+    """(carts, completed, abandoned value) by seed 002's definition in funnel.py."""
+    by_visitor: dict[str, list[Event]] = {}
+    for e in kept(events, p):
+        by_visitor.setdefault(e.visitor_id, []).append(e)
+    carts = completed = value = 0
+    for evs in by_visitor.values():
+        adds = [e.timestamp for e in evs if e.event_type == "add_to_cart"]
+        buys = [e.timestamp for e in evs if e.event_type == "purchase"]
+        if not adds:
+            continue
+        carts += 1
+        if buys and max(buys) >= max(adds):
+            completed += 1
+            continue
+        since = max(buys) if buys else -1
+        for e in evs:
+            if e.timestamp > since and e.event_type in ("add_to_cart", "remove_from_cart"):
+                sign = 1 if e.event_type == "add_to_cart" else -1
+                value += sign * sum(i.price * i.quantity for i in e.items)
+    return carts, completed, max(value, 0)
+
+
+# -- tests ---------------------------------------------------------------------------------
+
+
+def test_steps_are_data_with_canonical_types() -> None:
+    assert [(s.name, s.event_type) for s in funnel.CORE_STEPS] == [
+        ("Product Views", "view_item"),
+        ("Add to Cart", "add_to_cart"),
+        ("Checkout Started", "begin_checkout"),
+        ("Payment Completed", "add_payment_info"),
+        ("Order Confirmed", "purchase"),
+    ]
+    assert [s.name for s in funnel.ECOMMERCE_STEPS] == [
+        "view_item",
+        "add_to_cart",
+        "view_cart",
+        "begin_checkout",
+        "add_payment_info",
+        "purchase",
+    ]
+
+
+def test_out_of_order_steps_do_not_count(store: Store, new_tenant: Callable[..., Tenant]) -> None:
+    tenant = new_tenant()
+    t0 = datetime(2026, 3, 18, 10, 0, tzinfo=UTC)
+    steps = [s.event_type for s in funnel.CORE_STEPS]
+    events = [
+        # in order, a millisecond apart: reaches every stage
+        *(event(tenant.id, t0 + i * MS, t, "inorder") for i, t in enumerate(steps)),
+        # bought first, viewed later: only Product Views
+        event(tenant.id, t0, "purchase", "backwards"),
+        event(tenant.id, t0 + MS, "add_to_cart", "backwards"),
+        event(tenant.id, t0 + 2 * MS, "view_item", "backwards"),
+        # add_to_cart before the view, then a second add after it: two stages
+        event(tenant.id, t0, "add_to_cart", "retry"),
+        event(tenant.id, t0 + timedelta(hours=1), "view_item", "retry"),
+        event(tenant.id, t0 + timedelta(days=1), "add_to_cart", "retry"),
+        # a skipped stage stops the chain: views, carts, then pays without a checkout
+        event(tenant.id, t0, "view_item", "skipper"),
+        event(tenant.id, t0 + MS, "add_to_cart", "skipper"),
+        event(tenant.id, t0 + 2 * MS, "add_payment_info", "skipper"),
+        event(tenant.id, t0 + 3 * MS, "purchase", "skipper"),
+    ]
+    insert(store, events)
+    p = period(tenant, period="7d")
+    result = funnel.funnel(store, tenant, p, funnel.CORE_STEPS)
+    assert [s.count for s in result.steps] == [4, 3, 1, 1, 1]
+    assert [s.count for s in result.steps] == expected_counts(events, p, funnel.CORE_STEPS)
+    assert [s.rate for s in result.steps] == [100.0, 75.0, 33.3, 100.0, 100.0]
+    assert result.conversion_rate == 25.0
+    assert result.abandonment_rate == 66.7  # 1 - 1/3
+
+
+def test_random_visitors_match_python(store: Store, new_tenant: Callable[..., Tenant]) -> None:
+    tenant = new_tenant()
+    rng = random.Random(7)
+    path = [s.event_type for s in funnel.ECOMMERCE_STEPS]
+    noise = [*path, "remove_from_cart", "page_view"]
+    events = []
+    for v in range(300):
+        # a walk down the funnel that stops at random, with random stray events mixed in
+        kinds = path[: rng.randint(1, len(path))]
+        kinds += [rng.choice(noise) for _ in range(rng.randint(0, 4))]
+        if rng.random() < 0.3:
+            rng.shuffle(kinds)
+        when = NOW - timedelta(days=rng.uniform(0, 40))
+        for kind in kinds:
+            when += timedelta(minutes=rng.uniform(0.001, 3000))
+            items = [Item("sku", price=rng.randint(1, 5000), quantity=rng.randint(1, 3))]
+            events.append(
+                event(
+                    tenant.id,
+                    when,
+                    kind,
+                    f"v{v}",
+                    items=items if kind in ("add_to_cart", "remove_from_cart") else [],
+                    is_flagged=int(rng.random() < 0.05),
+                )
+            )
+    insert(store, events)
+    seen: list[list[int]] = []
+    for query in ({"period": "7d"}, {"period": "30d"}, {"days": "3"}):
+        p = period(tenant, **query)
+        for steps in (funnel.CORE_STEPS, funnel.ECOMMERCE_STEPS):
+            got = [s.count for s in funnel.funnel(store, tenant, p, steps).steps]
+            assert got == expected_counts(events, p, steps), (query, steps[0].name)
+            seen.append(got)
+        carts = funnel.cart_abandonment(store, tenant, p)
+        assert (carts.carts, carts.completed, carts.abandoned_revenue) == expected_carts(events, p)
+        assert carts.abandonment_rate == percent(carts.carts - carts.completed, carts.carts)
+        assert 0 < carts.completed < carts.carts and carts.abandoned_revenue > 0
+    assert all(counts[2] > 0 for counts in seen[:4]), seen  # the data reaches deep steps
+
+
+def test_flagged_and_anonymous_rows_are_excluded(
+    store: Store, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    t0 = datetime(2026, 3, 18, 10, 0, tzinfo=UTC)
+    item = [Item("sku", price=1000, quantity=2)]
+    insert(
+        store,
+        [
+            event(tenant.id, t0, "view_item", "a"),
+            event(tenant.id, t0 + MS, "add_to_cart", "a", items=item),
+            event(tenant.id, t0 + 2 * MS, "purchase", "a", is_flagged=1),
+            event(tenant.id, t0, "view_item", "b", is_flagged=1),
+            event(tenant.id, t0, "view_item", ""),
+        ],
+    )
+    p = period(tenant, period="7d")
+    result = funnel.funnel(store, tenant, p, funnel.CORE_STEPS)
+    assert [s.count for s in result.steps] == [1, 1, 0, 0, 0]
+    carts = funnel.cart_abandonment(store, tenant, p)
+    assert (carts.carts, carts.completed, carts.abandoned, carts.abandoned_revenue) == (
+        1,
+        0,
+        1,
+        2000,
+    )
+
+
+def test_cart_value_is_the_latest_cart(store: Store, new_tenant: Callable[..., Tenant]) -> None:
+    tenant = new_tenant()
+    t0 = datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
+    h = timedelta(hours=1)
+
+    def add(when: datetime, who: str, price: int, qty: int, kind: str = "add_to_cart") -> Event:
+        return event(tenant.id, when, kind, who, items=[Item("sku", price=price, quantity=qty)])
+
+    insert(
+        store,
+        [
+            # bought a 50.00 cart, then added 7.00 and left: abandoned, worth 7.00
+            add(t0, "again", 5000, 1),
+            event(tenant.id, t0 + h, "purchase", "again", revenue=5000),
+            add(t0 + 2 * h, "again", 700, 1),
+            # added 3 x 10.00, removed 1: abandoned, worth 20.00
+            add(t0, "remover", 1000, 3),
+            add(t0 + h, "remover", 1000, 1, "remove_from_cart"),
+            # added and bought: completed
+            add(t0, "buyer", 9900, 1),
+            event(tenant.id, t0 + h, "purchase", "buyer", revenue=9900),
+            # bought without a cart event: not a cart
+            event(tenant.id, t0, "purchase", "direct", revenue=100),
+        ],
+    )
+    carts = funnel.cart_abandonment(store, tenant, period(tenant, period="7d"))
+    assert (carts.carts, carts.completed, carts.abandoned) == (3, 1, 2)
+    assert carts.abandoned_revenue == 2700
+    assert carts.abandonment_rate == 66.7
+
+
+def test_period_bounds_are_local_midnights(store: Store, new_tenant: Callable[..., Tenant]) -> None:
+    tenant = new_tenant("America/New_York")
+    p = period(tenant, days="3")  # local 2026-03-18 .. 2026-03-20
+    just_before, first = p.start - MS, p.start
+    insert(
+        store,
+        [
+            event(tenant.id, just_before, "view_item", "early"),
+            event(tenant.id, first + timedelta(hours=1), "add_to_cart", "early"),
+            event(tenant.id, first, "view_item", "edge"),
+            event(tenant.id, first + MS, "add_to_cart", "edge"),
+        ],
+    )
+    result = funnel.funnel(store, tenant, p, funnel.CORE_STEPS)
+    # "early" viewed a millisecond before the period: its add_to_cart has no view before it
+    assert [s.count for s in result.steps][:2] == [1, 1]
+
+
+def test_an_empty_period_is_zeros(store: Store, new_tenant: Callable[..., Tenant]) -> None:
+    tenant = new_tenant()
+    p = period(tenant, period="7d")
+    result = funnel.funnel(store, tenant, p, funnel.ECOMMERCE_STEPS)
+    assert [(s.count, s.rate) for s in result.steps] == [(0, 0.0)] * 6
+    assert (result.conversion_rate, result.abandonment_rate) == (0.0, 0.0)
+    carts = funnel.cart_abandonment(store, tenant, p)
+    assert (carts.carts, carts.completed, carts.abandoned_revenue, carts.abandonment_rate) == (
+        0,
+        0,
+        0,
+        0.0,
+    )
