@@ -20,10 +20,13 @@ from shoplens import __version__
 from shoplens.api import ingest as ingest_routes
 from shoplens.api import (
     reports_breakdowns,
+    reports_core,
     reports_customers,
     reports_funnel,
     reports_landing,
+    reports_products,
     reports_sales,
+    reports_store,
 )
 from shoplens.api import segment as segment_routes
 from shoplens.api import system as system_routes
@@ -135,6 +138,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(reports_funnel.router)
     app.include_router(reports_customers.router)
     app.include_router(reports_landing.router)
+    app.include_router(reports_core.router)
+    app.include_router(reports_products.router)
+    app.include_router(reports_store.router)
     app.include_router(system_routes.router)
     return app
 
