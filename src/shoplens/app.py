@@ -26,6 +26,7 @@ from shoplens.api import (
     reports_landing,
     reports_products,
     reports_sales,
+    reports_segments,
     reports_store,
 )
 from shoplens.api import segment as segment_routes
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(reports_landing.router)
     app.include_router(reports_core.router)
     app.include_router(reports_products.router)
+    app.include_router(reports_segments.router)
     app.include_router(reports_store.router)
     app.include_router(system_routes.router)
     return app
