@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Query, Request
 
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
@@ -22,6 +22,32 @@ from shoplens.metrics.period import Period, parse_period
 CORE_PERIOD = ("period", "days", "start", "end", "time_range", "start_date", "end_date")
 #: Period parameters of the ecommerce v1 surface (seed 002).
 V1_PERIOD = ("days", "start", "end")
+
+
+def _declare_core_period(
+    period: str | None = Query(None, description="7d, 30d, 90d or 12m"),
+    days: str | None = Query(None, description="last N days (1..3650)"),
+    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
+    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
+    time_range: str | None = Query(None, description="today|week|month|quarter|year|custom"),
+    start_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
+    end_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
+) -> None:
+    """Declares the core period parameters for /docs; ``period_of`` reads them."""
+
+
+def _declare_v1_period(
+    days: str | None = Query(None, description="days to look back (default 30)"),
+    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
+    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
+) -> None:
+    """Declares the v1 period parameters for /docs; ``period_of`` reads them."""
+
+
+#: Route ``dependencies=[...]`` entries that put a surface's period parameters in /docs,
+#: declared once instead of in every route's signature.
+CORE_PERIOD_DOCS = Depends(_declare_core_period)
+V1_PERIOD_DOCS = Depends(_declare_v1_period)
 
 
 def period_of(

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from shoplens.api.deps import secret_key, state
-from shoplens.api.params import V1_PERIOD, json_values, parse_limit, period_of
+from shoplens.api.params import V1_PERIOD, V1_PERIOD_DOCS, json_values, parse_limit, period_of
 from shoplens.auth import Principal
 from shoplens.metrics import breakdowns
 from shoplens.metrics.breakdowns import BREAKDOWNS, MAX_LIMIT, Breakdown
@@ -24,18 +24,16 @@ from shoplens.metrics.breakdowns import BREAKDOWNS, MAX_LIMIT, Breakdown
 router = APIRouter(tags=["reports"])
 
 PREFIX = "/v1/api/analytics/ecommerce"
-DAYS = Query(None, description="days to look back (default 30)")
-START = Query(None, description="YYYY-MM-DD, with end")
-END = Query(None, description="YYYY-MM-DD, with start")
 
 
-@router.get(f"{PREFIX}/top-products", summary="Best-selling products by revenue (seed 002)")
+@router.get(
+    f"{PREFIX}/top-products",
+    summary="Best-selling products by revenue (seed 002)",
+    dependencies=[V1_PERIOD_DOCS],
+)
 def top_products(
     request: Request,
     principal: Principal = Depends(secret_key),
-    days: str | None = DAYS,
-    start: str | None = START,
-    end: str | None = END,
     limit: str | None = Query(None, description="1..100, default 20"),
 ) -> JSONResponse:
     limit_n = parse_limit(limit, breakdowns.DEFAULT_LIMIT, MAX_LIMIT)
@@ -48,9 +46,6 @@ def _breakdown_route(breakdown: Breakdown) -> Callable[..., JSONResponse]:
     def route(
         request: Request,
         principal: Principal = Depends(secret_key),
-        days: str | None = DAYS,
-        start: str | None = START,
-        end: str | None = END,
         limit: str | None = Query(None, description="1..100, default 100"),
     ) -> JSONResponse:
         limit_n = parse_limit(limit, MAX_LIMIT, MAX_LIMIT)
@@ -70,4 +65,5 @@ for _breakdown in BREAKDOWNS.values():
         _breakdown_route(_breakdown),
         methods=["GET"],
         summary=f"Revenue breakdown: {_breakdown.key} (seed 002)",
+        dependencies=[V1_PERIOD_DOCS],
     )

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from shoplens import __version__
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
-from shoplens.api.params import CORE_PERIOD, period_of
+from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.metrics import overview
@@ -92,17 +92,10 @@ def realtime(
     }
 
 
-@router.get("/analytics/customers")
+@router.get("/analytics/customers", dependencies=[CORE_PERIOD_DOCS])
 def customers(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    period: str | None = Query(None, description="7d, 30d, 90d or 12m"),
-    days: str | None = Query(None, description="last N days (1..3650)"),
-    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
-    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
-    time_range: str | None = Query(None, description="today|week|month|quarter|year|custom"),
-    start_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
-    end_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
 ) -> dict[str, Any]:
     """Customers of the period (total, new, returning), average LTV and monthly cohorts."""
     tenant = principal.tenant

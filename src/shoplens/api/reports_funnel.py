@@ -15,11 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
-from shoplens.api.params import CORE_PERIOD, V1_PERIOD, money, period_of
+from shoplens.api.params import (
+    CORE_PERIOD,
+    CORE_PERIOD_DOCS,
+    V1_PERIOD,
+    V1_PERIOD_DOCS,
+    money,
+    period_of,
+)
 from shoplens.auth import Principal
 from shoplens.metrics import funnel as funnels
 
@@ -43,33 +50,19 @@ def _core(request: Request, principal: Principal) -> tuple[funnels.Funnel, dict[
     return result, body | extra
 
 
-@router.get("/analytics/funnel")
+@router.get("/analytics/funnel", dependencies=[CORE_PERIOD_DOCS])
 def core_funnel(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    period: str | None = Query(None, description="7d, 30d, 90d or 12m"),
-    days: str | None = Query(None, description="last N days (1..3650)"),
-    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
-    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
-    time_range: str | None = Query(None, description="today|week|month|quarter|year|custom"),
-    start_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
-    end_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
 ) -> dict[str, Any]:
     """Seed 000's funnel: visitors reaching each stage in order; rates vs the previous stage."""
     return _core(request, principal)[1]
 
 
-@router.get("/analytics/conversion")
+@router.get("/analytics/conversion", dependencies=[CORE_PERIOD_DOCS])
 def store_conversion(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    time_range: str | None = Query(None, description="today|week|month|quarter|year|custom"),
-    start_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
-    end_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
-    period: str | None = Query(None, description="7d, 30d, 90d or 12m"),
-    days: str | None = Query(None, description="last N days (1..3650)"),
-    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
-    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
 ) -> dict[str, Any]:
     """Seed 003's conversion funnel and abandonment rates (the core funnel, both spellings)."""
     result, body = _core(request, principal)
@@ -79,13 +72,10 @@ def store_conversion(
     }
 
 
-@router.get("/v1/api/analytics/ecommerce/funnel")
+@router.get("/v1/api/analytics/ecommerce/funnel", dependencies=[V1_PERIOD_DOCS])
 def ecommerce_funnel(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    days: str | None = Query(None, description="days to look back (default 30)"),
-    start: str | None = Query(None, description="ISO date, with end"),
-    end: str | None = Query(None, description="ISO date, with start"),
 ) -> dict[str, Any]:
     """Seed 002's funnel: six steps, each percentage relative to the previous step."""
     window = period_of(request, principal, V1_PERIOD)
@@ -97,13 +87,10 @@ def ecommerce_funnel(
     }
 
 
-@router.get("/v1/api/analytics/ecommerce/cart-abandonment")
+@router.get("/v1/api/analytics/ecommerce/cart-abandonment", dependencies=[V1_PERIOD_DOCS])
 def ecommerce_cart_abandonment(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    days: str | None = Query(None, description="days to look back (default 30)"),
-    start: str | None = Query(None, description="ISO date, with end"),
-    end: str | None = Query(None, description="ISO date, with start"),
 ) -> dict[str, Any]:
     """Seed 002's cart abandonment: carts are visitors who added to cart in the period."""
     window = period_of(request, principal, V1_PERIOD)

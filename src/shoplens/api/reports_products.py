@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from shoplens import catalog
 from shoplens.api.deps import read_body, state
 from shoplens.api.deps import secret_key as secret_key_dep
-from shoplens.api.params import CORE_PERIOD, parse_limit, period_of
+from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, parse_limit, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest, NotFound
 from shoplens.metrics import products
@@ -73,17 +73,10 @@ def _threshold(value: str | None) -> int:
     return int(value)
 
 
-@router.get("/analytics/products")
+@router.get("/analytics/products", dependencies=[CORE_PERIOD_DOCS])
 def product_performance(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    period: str | None = Query(None, description="7d, 30d, 90d or 12m"),
-    days: str | None = Query(None, description="last N days (1..3650)"),
-    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
-    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
-    time_range: str | None = Query(None, description="today|week|month|quarter|year|custom"),
-    start_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
-    end_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
     limit: str | None = Query(None, description="rows per list, 1..100 (default 10)"),
     threshold: str | None = Query(None, description="low stock at or below (default 10)"),
 ) -> dict[str, Any]:
@@ -131,17 +124,10 @@ def _alert(level: StockLevel) -> dict[str, Any]:
     }
 
 
-@router.get("/analytics/inventory/alerts")
+@router.get("/analytics/inventory/alerts", dependencies=[CORE_PERIOD_DOCS])
 def inventory_alerts(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    period: str | None = Query(None, description="7d, 30d, 90d or 12m"),
-    days: str | None = Query(None, description="last N days (1..3650)"),
-    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
-    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
-    time_range: str | None = Query(None, description="today|week|month|quarter|year|custom"),
-    start_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
-    end_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
     limit: str | None = Query(None, description="rows per list, 1..100 (default 100)"),
     threshold: str | None = Query(None, description="low stock at or below (default 10)"),
 ) -> dict[str, Any]:

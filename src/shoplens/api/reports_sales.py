@@ -16,7 +16,14 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
-from shoplens.api.params import CORE_PERIOD, V1_PERIOD, money, period_of
+from shoplens.api.params import (
+    CORE_PERIOD,
+    CORE_PERIOD_DOCS,
+    V1_PERIOD,
+    V1_PERIOD_DOCS,
+    money,
+    period_of,
+)
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.ingest.money import exponent
@@ -38,17 +45,10 @@ def _check_currency(currency: str | None, base: str) -> None:
         )
 
 
-@router.get("/analytics/sales")
+@router.get("/analytics/sales", dependencies=[CORE_PERIOD_DOCS])
 def sales_overview(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    period: str | None = Query(None, description="7d, 30d, 90d or 12m"),
-    days: str | None = Query(None, description="last N days (1..3650)"),
-    start: str | None = Query(None, description="YYYY-MM-DD, with end"),
-    end: str | None = Query(None, description="YYYY-MM-DD, with start"),
-    time_range: str | None = Query(None, description="today|week|month|quarter|year|custom"),
-    start_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
-    end_date: str | None = Query(None, description="YYYY-MM-DD, with time_range=custom"),
     granularity: str | None = Query(None, description="hour, day (default), week, month"),
     currency: str | None = Query(None, description="must be the tenant's base currency"),
 ) -> dict[str, Any]:
@@ -80,13 +80,10 @@ def sales_overview(
     }
 
 
-@router.get("/v1/api/analytics/ecommerce/overview")
+@router.get("/v1/api/analytics/ecommerce/overview", dependencies=[V1_PERIOD_DOCS])
 def ecommerce_overview(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    days: str | None = Query(None, description="days to look back (default 30)"),
-    start: str | None = Query(None, description="ISO date, with end"),
-    end: str | None = Query(None, description="ISO date, with start"),
 ) -> dict[str, Any]:
     """Seed 002's overview: money as decimals in the tenant's base currency."""
     tenant, store = principal.tenant, state(request).store
@@ -108,13 +105,10 @@ def ecommerce_overview(
     }
 
 
-@router.get("/v1/api/analytics/ecommerce/revenue-timeseries")
+@router.get("/v1/api/analytics/ecommerce/revenue-timeseries", dependencies=[V1_PERIOD_DOCS])
 def ecommerce_revenue_timeseries(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    days: str | None = Query(None, description="days to look back (default 30)"),
-    start: str | None = Query(None, description="ISO date, with end"),
-    end: str | None = Query(None, description="ISO date, with start"),
 ) -> dict[str, Any]:
     """Seed 002's daily revenue: one point per local day, zero-filled, oldest first."""
     tenant = principal.tenant

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
-from shoplens.api.params import CORE_PERIOD, period_of
+from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, period_of
 from shoplens.auth import Principal
 from shoplens.metrics import segments as rfm
 
@@ -28,13 +28,10 @@ _TIME_RANGE = "today|week|month|quarter|year|custom (default: last 30 days)"
 _DATE = "YYYY-MM-DD, with time_range=custom"
 
 
-@router.get("/analytics/customers/segments")
+@router.get("/analytics/customers/segments", dependencies=[CORE_PERIOD_DOCS])
 def customer_segments(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    time_range: str | None = Query(None, description=_TIME_RANGE),
-    start_date: str | None = Query(None, description=_DATE),
-    end_date: str | None = Query(None, description=_DATE),
 ) -> dict[str, Any]:
     """RFM segments as of the period's last day: customers, share, revenue, AOV, recency."""
     tenant = principal.tenant

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
-from shoplens.api.params import CORE_PERIOD, parse_limit, period_of
+from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, parse_limit, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.metrics import store_reports
@@ -58,13 +58,10 @@ def _product(p: ProductStats) -> dict[str, Any]:
     }
 
 
-@router.get("/analytics/products/top")
+@router.get("/analytics/products/top", dependencies=[CORE_PERIOD_DOCS])
 def products_top(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    time_range: str | None = Query(None, description=_TIME_RANGE),
-    start_date: str | None = Query(None, description=_DATE),
-    end_date: str | None = Query(None, description=_DATE),
     sort_by: str | None = Query(None, description="revenue (default), units, orders or views"),
     limit: str | None = Query(None, description=f"{_LIMIT}, default {TOP_DEFAULT_LIMIT}"),
 ) -> dict[str, Any]:
@@ -84,14 +81,11 @@ def products_top(
     }
 
 
-@router.get("/analytics/products/{product_id:path}")
+@router.get("/analytics/products/{product_id:path}", dependencies=[CORE_PERIOD_DOCS])
 def product_detail(
     product_id: str,
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    time_range: str | None = Query(None, description=_TIME_RANGE),
-    start_date: str | None = Query(None, description=_DATE),
-    end_date: str | None = Query(None, description=_DATE),
 ) -> dict[str, Any]:
     """One product's totals and daily series; a product with no activity is all zeros."""
     tenant, store = principal.tenant, state(request).store
@@ -109,13 +103,10 @@ def product_detail(
     }
 
 
-@router.get("/analytics/categories")
+@router.get("/analytics/categories", dependencies=[CORE_PERIOD_DOCS])
 def categories(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    time_range: str | None = Query(None, description=_TIME_RANGE),
-    start_date: str | None = Query(None, description=_DATE),
-    end_date: str | None = Query(None, description=_DATE),
     limit: str | None = Query(None, description=f"{_LIMIT}, default {LIST_DEFAULT_LIMIT}"),
 ) -> dict[str, Any]:
     """Revenue, units, orders and share of item revenue per product category."""
@@ -126,13 +117,10 @@ def categories(
     return {**_echo(window, tenant.base_currency), "total_revenue": total, "categories": rows}
 
 
-@router.get("/analytics/revenue/trend")
+@router.get("/analytics/revenue/trend", dependencies=[CORE_PERIOD_DOCS])
 def revenue_trend(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    time_range: str | None = Query(None, description=_TIME_RANGE),
-    start_date: str | None = Query(None, description=_DATE),
-    end_date: str | None = Query(None, description=_DATE),
     granularity: str | None = Query(None, description="hour, day (default), week, month"),
 ) -> dict[str, Any]:
     """Revenue, orders and average order value per bucket, zero-filled, oldest first."""
@@ -154,13 +142,10 @@ def revenue_trend(
     }
 
 
-@router.get("/analytics/revenue/by-channel")
+@router.get("/analytics/revenue/by-channel", dependencies=[CORE_PERIOD_DOCS])
 def revenue_by_channel(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    time_range: str | None = Query(None, description=_TIME_RANGE),
-    start_date: str | None = Query(None, description=_DATE),
-    end_date: str | None = Query(None, description=_DATE),
     limit: str | None = Query(None, description=f"{_LIMIT}, default {LIST_DEFAULT_LIMIT}"),
 ) -> dict[str, Any]:
     """Revenue per UTM campaign/source/medium; untagged purchases are not a channel."""
@@ -171,13 +156,10 @@ def revenue_by_channel(
     return {**_echo(window, tenant.base_currency), "total_revenue": total, "channels": rows}
 
 
-@router.get("/analytics/geographic")
+@router.get("/analytics/geographic", dependencies=[CORE_PERIOD_DOCS])
 def geographic(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
-    time_range: str | None = Query(None, description=_TIME_RANGE),
-    start_date: str | None = Query(None, description=_DATE),
-    end_date: str | None = Query(None, description=_DATE),
     limit: str | None = Query(None, description=f"{_LIMIT}, default {LIST_DEFAULT_LIMIT}"),
 ) -> dict[str, Any]:
     """Revenue, orders and share of revenue per country (empty country: "unknown")."""
