@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from shoplens.metrics.products import StockLevel, TopSeller
+from shoplens.metrics.products import StockLevel
+from shoplens.metrics.store_reports import ProductStats
 
 
 def level(stock: int, units: int, days: int = 30, product_id: str = "p") -> StockLevel:
@@ -22,7 +23,7 @@ def level(stock: int, units: int, days: int = 30, product_id: str = "p") -> Stoc
 def test_conversion_rate_is_orders_over_views_to_one_decimal(
     orders: int, views: int, rate: float
 ) -> None:
-    seller = TopSeller("p", "", revenue=0, units_sold=orders, orders=orders, views=views)
+    seller = ProductStats("p", "", revenue=0, units=orders, orders=orders, views=views)
     assert seller.conversion_rate == rate
 
 

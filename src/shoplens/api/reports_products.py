@@ -90,10 +90,10 @@ def product_performance(
     return {
         "topSellers": [
             {
-                "productId": s.product_id,
-                "name": s.name,
+                "productId": s.item_id,
+                "name": s.item_name,
                 "revenue": s.revenue,
-                "unitsSold": s.units_sold,
+                "unitsSold": s.units,
                 "views": s.views,
                 "conversionRate": s.conversion_rate,
             }

@@ -27,33 +27,20 @@ rollup has neither names nor distinct orders); stock and catalog names come from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from shoplens import catalog
 from shoplens.meta import Tenant
+from shoplens.metrics import store_reports
 from shoplens.metrics.period import Period
-from shoplens.metrics.sales import percent
 from shoplens.metrics.sql import EVENT_ITEMS, Query, Typed, run_rows
+from shoplens.metrics.store_reports import ProductStats
 from shoplens.store import Store
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 DEFAULT_THRESHOLD = 10
-
-
-@dataclass(frozen=True)
-class TopSeller:
-    product_id: str
-    name: str
-    revenue: int
-    units_sold: int
-    orders: int
-    views: int
-
-    @property
-    def conversion_rate(self) -> float:
-        return percent(self.orders, self.views)
 
 
 @dataclass(frozen=True)
@@ -92,41 +79,12 @@ def _one_decimal(value: Decimal) -> float:
 
 def top_sellers(
     store: Store, tenant: Tenant, period: Period, limit: int = DEFAULT_LIMIT
-) -> list[TopSeller]:
-    """The ``limit`` best-selling items of the period by revenue, with views and names."""
-    q = (
-        Query.from_table(EVENT_ITEMS, tenant.id, period.start, period.end)
-        .where("event_type IN ('purchase', 'view_item')")
-        .where("is_flagged = 0")
-        .select("item_id")
-        .select("argMaxIf(item_name, timestamp, item_name != '')", alias="latest_name")
-        .select(
-            "sumIf(event_items.price * toInt64(event_items.quantity), event_type = 'purchase')",
-            alias="revenue_minor",
-        )
-        .select("sumIf(toInt64(event_items.quantity), event_type = 'purchase')", alias="units")
-        .select("uniqExactIf(event_id, event_type = 'purchase')", alias="order_count")
-        .select("uniqExactIf(event_id, event_type = 'view_item')", alias="view_count")
-        .group_by("item_id")
-        .having("units > 0")
-        .order_by("revenue_minor", "DESC")
-        .order_by("order_count", "DESC")
-        .order_by("item_id")
-        .limit(limit)
-    )
-    rows = run_rows(store, q)
-    known = catalog.names(store, tenant.id, [row["item_id"] for row in rows])
-    return [
-        TopSeller(
-            product_id=row["item_id"],
-            name=known.get(row["item_id"]) or row["latest_name"],
-            revenue=int(row["revenue_minor"]),
-            units_sold=int(row["units"]),
-            orders=int(row["order_count"]),
-            views=int(row["view_count"]),
-        )
-        for row in rows
-    ]
+) -> list[ProductStats]:
+    """The ``limit`` best-selling items of the period by revenue, with views; names from the
+    catalog where it has them, else the latest name seen in events."""
+    sold = store_reports.top_products(store, tenant, period, "revenue", limit, sold_only=True)
+    known = catalog.names(store, tenant.id, [s.item_id for s in sold])
+    return [replace(s, item_name=known.get(s.item_id) or s.item_name) for s in sold]
 
 
 def stock_levels(

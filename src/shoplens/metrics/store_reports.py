@@ -120,9 +120,16 @@ def _stats(item_id: str, row: dict[str, Any]) -> ProductStats:
 
 
 def top_products(
-    store: Store, tenant: Tenant, period: Period, sort_by: str = "revenue", limit: int = 10
+    store: Store,
+    tenant: Tenant,
+    period: Period,
+    sort_by: str = "revenue",
+    limit: int = 10,
+    *,
+    sold_only: bool = False,
 ) -> list[ProductStats]:
-    """Products with a purchase or a view in ``period``, best ``sort_by`` first."""
+    """Products with a purchase or a view in ``period`` (with ``sold_only``: a unit sold),
+    best ``sort_by`` first."""
     if sort_by not in _SORT_COLUMNS:
         raise ValueError(f"unknown sort_by {sort_by!r}")
     q = (
@@ -130,6 +137,7 @@ def top_products(
         .select("item_id")
         .select("argMaxIf(item_name, timestamp, item_name != '')", alias="latest_name")
         .group_by("item_id")
+        .having("units > {min_units}", min_units=0 if sold_only else -1)
         .order_by(_SORT_COLUMNS[sort_by], "DESC")
         .order_by("revenue_minor", "DESC")
         .order_by("order_count", "DESC")
