@@ -39,13 +39,12 @@ from shoplens.ingest.event import ECOMMERCE_TYPES
 from shoplens.meta import Tenant
 from shoplens.metrics.period import local_midnight
 from shoplens.metrics.sales import round_half_up
-from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, Query, bucket, run_rows
+from shoplens.metrics.sql import EPOCH, EVENT_ITEMS, EVENTS, Query, bucket, run_rows
 from shoplens.store import Store
 
 DEFAULT_MONTHS = 6
 MAX_MONTHS = 36
 JOURNEY_LIMIT = 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 # Event types whose revenue is part of the event (the ones ingestion requires it for).
 _REVENUE_TYPES = frozenset(name for name, t in ECOMMERCE_TYPES.items() if t.requires_revenue)
@@ -103,6 +102,17 @@ def month_of(index: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def customer_purchases(tenant: Tenant, end: datetime) -> Query:
+    """Unflagged purchases by identified customers (a non-empty ``user_id``) over all history
+    before ``end``: the base of every customer report (cohorts, LTV, retention, RFM)."""
+    return (
+        Query.from_table(EVENTS, tenant.id, EPOCH, end)
+        .where("is_flagged = 0")
+        .where("event_type = 'purchase'")
+        .where("user_id != ''")
+    )
+
+
 def cohorts(store: Store, tenant: Tenant, months: int, now: datetime) -> CohortReport:
     """The last ``months`` cohorts up to ``now``'s local month, newest first."""
     if not 1 <= months <= MAX_MONTHS:
@@ -112,10 +122,7 @@ def cohorts(store: Store, tenant: Tenant, months: int, now: datetime) -> CohortR
     first = current - months + 1
     # Per user and local month: their purchase revenue (guests and flagged rows left out).
     per_month = (
-        Query.from_table(EVENTS, tenant.id, _EPOCH, now)
-        .where("is_flagged = 0")
-        .where("event_type = 'purchase'")
-        .where("user_id != ''")
+        customer_purchases(tenant, now)
         .select("user_id")
         .select(bucket("timestamp", "month", tenant.timezone), alias="purchase_month")
         .select("sum(revenue)", alias="month_revenue")
@@ -165,7 +172,7 @@ def user_journey(
     """``user_id``'s newest ``limit`` unflagged events with their items, oldest first."""
     end = now + timedelta(days=1)
     q = (
-        Query.from_table(EVENTS, tenant.id, _EPOCH, end)
+        Query.from_table(EVENTS, tenant.id, EPOCH, end)
         .where("is_flagged = 0")
         .where("user_id = {user_id}", user_id=user_id)
         .select("toString(event_id)", alias="event_key")

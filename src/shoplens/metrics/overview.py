@@ -39,7 +39,7 @@ without a ``user_id``, count nowhere, as in :mod:`shoplens.metrics.customers`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -54,7 +54,6 @@ MAX_ACTIVE_MINUTES = 60
 TOP_PAGES_MINUTES = 30
 TOP_PAGES_LIMIT = 10
 MIN_COHORT_MONTHS = customers.DEFAULT_MONTHS
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
@@ -150,10 +149,7 @@ def cohort_months(period: Period) -> int:
 def customer_summary(store: Store, tenant: Tenant, period: Period) -> CustomerSummary:
     """Customers of ``period`` (total, new, returning, lifetime revenue) and the cohorts."""
     per_user = (
-        Query.from_table(EVENTS, tenant.id, _EPOCH, period.end)
-        .where("is_flagged = 0")
-        .where("event_type = 'purchase'")
-        .where("user_id != ''")
+        customers.customer_purchases(tenant, period.end)
         .select("user_id")
         .select("min(timestamp)", alias="first_at")
         .select("countIf(timestamp >= {start})", alias="in_period", start=period.start)
@@ -185,10 +181,7 @@ def _cohorts(store: Store, tenant: Tenant, period: Period) -> list[CoreCohort]:
     tz = ZoneInfo(tenant.timezone)
     oldest = report.cohorts[-1].month
     per_month = (
-        Query.from_table(EVENTS, tenant.id, _EPOCH, period.end)
-        .where("is_flagged = 0")
-        .where("event_type = 'purchase'")
-        .where("user_id != ''")
+        customers.customer_purchases(tenant, period.end)
         .select("user_id")
         .select(bucket("timestamp", "month", tenant.timezone), alias="purchase_month")
         .group_by("user_id", "purchase_month")

@@ -28,17 +28,16 @@ visitor rates always read raw events: they need per-visitor sets, not hourly cou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from shoplens.meta import Tenant
 from shoplens.metrics.period import Period
-from shoplens.metrics.sql import EVENTS, EVENTS_HOURLY, Query, Table, bucket, run_rows
+from shoplens.metrics.sql import EPOCH, EVENTS, EVENTS_HOURLY, Query, Table, bucket, run_rows
 from shoplens.store import Store
 
 Source = Literal["raw", "rollup"]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
 _SALES_TYPES = ["purchase", "refund"]
 _FUNNEL_TYPES = ["view_item", "add_to_cart", "purchase"]
@@ -140,7 +139,7 @@ def plan(period: Period) -> Source:
     falls wholly inside one bucket (a zone with a :30 offset, now or in its history, fails).
     """
     instants = [period.start, period.end, *(b.astimezone(UTC) for b in period.buckets())]
-    return "rollup" if all((t - _EPOCH) % _HOUR == timedelta(0) for t in instants) else "raw"
+    return "rollup" if all((t - EPOCH) % _HOUR == timedelta(0) for t in instants) else "raw"
 
 
 def _table(source: Source) -> Table:

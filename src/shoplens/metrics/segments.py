@@ -41,16 +41,14 @@ the cells are put into segments here, in Python, from the same :data:`SEGMENTS` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from shoplens.meta import Tenant
+from shoplens.metrics import customers
 from shoplens.metrics.period import Period
 from shoplens.metrics.sales import percent, round_half_up
-from shoplens.metrics.sql import EVENTS, Query, run_rows
+from shoplens.metrics.sql import Query, run_rows
 from shoplens.store import Store
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: ``r`` = 1 + how many of these day limits the recency is at or under.
 RECENCY_DAYS: tuple[int, ...] = (30, 60, 90, 180)
@@ -178,10 +176,7 @@ class SegmentStats:
 def _cells_query(tenant: Tenant, period: Period) -> Query:
     """Customers, revenue, purchases and summed recency per ``(r, f, m)`` score cell."""
     per_user = (
-        Query.from_table(EVENTS, tenant.id, _EPOCH, period.end)
-        .where("is_flagged = 0")
-        .where("event_type = 'purchase'")
-        .where("user_id != ''")
+        customers.customer_purchases(tenant, period.end)
         .select("user_id")
         .select("count()", alias="purchase_count")
         .select("sum(revenue)", alias="monetary")

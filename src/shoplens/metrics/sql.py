@@ -194,7 +194,8 @@ def _fragment(template: str | Expr, values: dict[str, Any]) -> Expr:
 
 
 _PRIVATE = object()
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The earliest instant: the start of "all history" ranges (the builder requires one).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ class Query:
         if isinstance(table, Table):
             if TABLES.get(table.name) is not table:
                 raise ValueError(f"{table.name!r} is not a whitelisted table")
-            if table.grain and any((t - _EPOCH) % table.grain for t in (self.start, self.end)):
+            if table.grain and any((t - EPOCH) % table.grain for t in (self.start, self.end)):
                 raise ValueError(f"{table.name} answers whole-{table.grain} ranges only")
 
     @classmethod
