@@ -24,7 +24,8 @@ from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.metrics import store_reports
 from shoplens.metrics.period import Period
-from shoplens.metrics.store_reports import SORT_BY, ProductStats, aov
+from shoplens.metrics.sales import aov
+from shoplens.metrics.store_reports import SORT_BY, ProductStats
 
 router = APIRouter(tags=["reports"])
 

@@ -28,12 +28,13 @@ rollup has neither names nor distinct orders); stock and catalog names come from
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from shoplens import catalog
 from shoplens.meta import Tenant
 from shoplens.metrics import store_reports
 from shoplens.metrics.period import Period
+from shoplens.metrics.sales import one_decimal
 from shoplens.metrics.sql import EVENT_ITEMS, Query, Typed, run_rows
 from shoplens.metrics.store_reports import ProductStats
 from shoplens.store import Store
@@ -55,7 +56,7 @@ class StockLevel:
 
     @property
     def velocity(self) -> float:
-        return _one_decimal(Decimal(self.units_sold) / self.days)
+        return one_decimal(Decimal(self.units_sold) / self.days)
 
     @property
     def days_of_cover(self) -> float | None:
@@ -63,7 +64,7 @@ class StockLevel:
             return 0.0
         if not self.units_sold:
             return None
-        return _one_decimal(Decimal(self.stock) * self.days / self.units_sold)
+        return one_decimal(Decimal(self.stock) * self.days / self.units_sold)
 
     def sort_key(self) -> tuple[bool, Decimal, int, str]:
         """Fewest days of cover first (exact, not rounded), no cover last; then stock, id."""
@@ -71,10 +72,6 @@ class StockLevel:
         if self.stock > 0 and self.units_sold:
             exact = Decimal(self.stock) * self.days / self.units_sold
         return (self.days_of_cover is None, exact, self.stock, self.product_id)
-
-
-def _one_decimal(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def top_sellers(

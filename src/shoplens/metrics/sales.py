@@ -60,7 +60,7 @@ class SalesTotals:
     @property
     def aov(self) -> int:
         """Average order value in minor units, rounded half up; 0 without orders."""
-        return round_half_up(Decimal(self.revenue) / self.orders, 0) if self.orders else 0
+        return aov(self.revenue, self.orders)
 
 
 @dataclass(frozen=True)
@@ -118,18 +118,24 @@ def round_half_up(value: Decimal, digits: int) -> int:
     return int(value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
-def _one_decimal(value: Decimal) -> float:
+def one_decimal(value: Decimal) -> float:
+    """``value`` rounded half up to one decimal, as the float a response carries."""
     return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def aov(revenue: int, orders: int) -> int:
+    """Average order value: revenue / orders rounded half up to a minor unit; 0 without orders."""
+    return round_half_up(Decimal(revenue) / orders, 0) if orders else 0
 
 
 def percent(part: int, whole: int) -> float:
     """``part / whole * 100`` rounded half up to one decimal; 0.0 when ``whole`` is 0."""
-    return _one_decimal(Decimal(part) * 100 / whole) if whole else 0.0
+    return one_decimal(Decimal(part) * 100 / whole) if whole else 0.0
 
 
 def growth(current: int, previous: int) -> float | None:
     """Percent change to one decimal (half up); None when there is nothing to compare to."""
-    return _one_decimal(Decimal(current - previous) * 100 / previous) if previous else None
+    return one_decimal(Decimal(current - previous) * 100 / previous) if previous else None
 
 
 def plan(period: Period) -> Source:

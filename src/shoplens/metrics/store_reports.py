@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC
-from decimal import Decimal
 from typing import Any, LiteralString
 
 from shoplens.ingest.money import to_minor
@@ -39,7 +38,7 @@ from shoplens.meta import Tenant
 from shoplens.metrics import sales
 from shoplens.metrics.breakdowns import BREAKDOWNS, run_breakdown
 from shoplens.metrics.period import Period
-from shoplens.metrics.sales import percent, round_half_up
+from shoplens.metrics.sales import aov, percent
 from shoplens.metrics.sql import EVENT_ITEMS, Query, bucket, run_rows
 from shoplens.store import Store
 
@@ -88,11 +87,6 @@ class TrendPoint:
     @property
     def aov(self) -> int:
         return aov(self.revenue, self.orders)
-
-
-def aov(revenue: int, orders: int) -> int:
-    """Average order value in minor units, rounded half up; 0 without orders."""
-    return round_half_up(Decimal(revenue) / orders, 0) if orders else 0
 
 
 def _product_query(tenant: Tenant, period: Period) -> Query:
