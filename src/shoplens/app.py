@@ -38,6 +38,7 @@ from shoplens.errors import ShoplensError
 from shoplens.ingest.context import Limits
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
+from shoplens.ingest.stages import build_stages
 from shoplens.meta import MetaStore
 from shoplens.store import Store, open_store
 from shoplens.store.migrate import migrate
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             tenants=TenantCache(meta, settings.key_cache_seconds),
             limits=Limits.from_settings(settings),
             converter=CurrencyConverter(),
+            stages=build_stages(settings, meta),
         )
         await pipeline.start()
         tune_gc()

@@ -239,6 +239,7 @@ def _load_demo(
     """Create (or reuse) the demo tenant and send it ``events`` generated events."""
     from shoplens import demo
     from shoplens.ingest.bulk import load, running_pipeline
+    from shoplens.ingest.stages import build_stages
 
     async def run() -> tuple[Tenant, str | None, str | None]:
         async with running_pipeline(settings) as (pipeline, meta):
@@ -261,6 +262,7 @@ def _load_demo(
                     pipeline,
                     tenant,
                     demo.generate(tenant, events=events, days=days, seed=seed),
+                    stages=build_stages(settings, meta),
                     on_progress=lambda n: bar.advance(task, n),
                 )
             console.print(

@@ -14,6 +14,7 @@ from shoplens.errors import PayloadTooLarge
 from shoplens.ingest.context import IngestContext, Limits
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
+from shoplens.ingest.stages import Stages
 from shoplens.meta import MetaStore, Tenant
 from shoplens.store import Store
 
@@ -55,6 +56,7 @@ class AppState:
     tenants: TenantCache
     limits: Limits
     converter: CurrencyConverter
+    stages: Stages
 
 
 def state(request: Request) -> AppState:
@@ -89,6 +91,7 @@ def ingest_context(request: Request, tenant: Tenant) -> IngestContext:
         referrer=request.headers.get("referer", "")[: app_state.limits.max_string_length],
         limits=app_state.limits,
         converter=app_state.converter,
+        stages=app_state.stages,
     )
 
 

@@ -20,6 +20,7 @@ from shoplens.ingest.context import IngestContext, Limits
 from shoplens.ingest.formats import core, ecommerce
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
+from shoplens.ingest.stages import Stages
 from shoplens.meta import MetaStore, Tenant
 
 # name → (batch body type, event type, normalizer): the batch formats bulk loads accept.
@@ -63,6 +64,7 @@ async def load(
     *,
     limits: Limits | None = None,
     converter: CurrencyConverter | None = None,
+    stages: Stages | None = None,
     on_progress: Callable[[int], None] | None = None,
     max_pending_rows: int = 500_000,
 ) -> LoadStats:
@@ -72,6 +74,7 @@ async def load(
         limits=replace(limits or Limits(), max_event_bytes=1 << 20),
         converter=converter or CurrencyConverter(),
         historical=True,
+        stages=stages or Stages(),
     )
     stats = LoadStats(first_errors=[])
     for name, body in payloads:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from shoplens.config import Settings
 from shoplens.ingest.money import CurrencyConverter
+from shoplens.ingest.stages import Stages
 from shoplens.meta import Tenant
 
 
@@ -42,3 +43,5 @@ class IngestContext:
     converter: CurrencyConverter = field(default_factory=CurrencyConverter)
     #: historical import (CLI, demo): timestamps are taken as given, however old.
     historical: bool = False
+    #: what every event goes through after its format built it (``ingest.stages``)
+    stages: Stages = field(default_factory=Stages)

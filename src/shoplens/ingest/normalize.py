@@ -20,6 +20,7 @@ from shoplens.errors import BadRequest
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event, Item
 from shoplens.ingest.money import decimal_of, exponent
+from shoplens.ingest.stages import Facts
 
 _EVENT_NAMESPACE = uuid.UUID("6f1d3c1e-6a0b-4c56-9a3e-2f0f5b7c8d10")
 _MAX_FUTURE_MS = 24 * 3600 * 1000
@@ -188,3 +189,9 @@ def convert(
 def finish_items(event: Event, items: list[Item]) -> None:
     event.items = items
     event.item_count = sum(item.quantity for item in items)
+
+
+def finish(event: Event, ctx: IngestContext, *, ip: str, sent_at: int | None = None) -> Event:
+    """The last step of every format: run the ingestion stages with the per-event facts
+    (the shopper's IP — used, never stored — and the client's send time)."""
+    return ctx.stages.run(event, Facts(ip=ip, sent_at=sent_at), ctx)

@@ -21,6 +21,7 @@ from shoplens.ingest.normalize import (
     apply_page,
     convert,
     event_id,
+    finish,
     finish_items,
     identifier,
     minor_amount,
@@ -179,4 +180,4 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
                 field = "properties.items" if "items" in source_props else "properties.itemCount"
                 raise BadRequest(f"{field} is too large", field=field)
             event.item_count = count
-    return event
+    return finish(event, ctx, ip=text(context.ip, "context.ip", ctx) or ctx.ip)

@@ -20,6 +20,7 @@ from shoplens.ingest.normalize import (
     apply_page,
     convert,
     event_id,
+    finish,
     finish_items,
     identifier,
     major_amount,
@@ -165,4 +166,4 @@ def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
         text(raw.referrer or context.referrer, "referrer", ctx),
     )
     finish_items(event, [to_item(item, i, currency, ctx) for i, item in enumerate(raw.items or [])])
-    return event
+    return finish(event, ctx, ip=text(context.ip, "context.ip", ctx) or ctx.ip)

@@ -14,7 +14,7 @@ import msgspec
 from shoplens.errors import BadRequest
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event
-from shoplens.ingest.normalize import apply_page, event_id, properties, text
+from shoplens.ingest.normalize import apply_page, event_id, finish, properties, text
 
 # Seed 004's event types; ``pageview`` is the canonical ``page_view``.
 LANDING_TYPES: dict[str, str] = {
@@ -74,4 +74,4 @@ def to_event(raw: LandingIn, ctx: IngestContext, salt: str) -> Event:
     apply_page(
         event, text(page if isinstance(page, str) else "", "metadata.page", ctx), ctx.referrer
     )
-    return event
+    return finish(event, ctx, ip=ctx.ip)

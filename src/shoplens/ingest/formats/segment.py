@@ -30,6 +30,7 @@ from shoplens.ingest.normalize import (
     apply_page,
     convert,
     event_id,
+    finish,
     finish_items,
     identifier,
     major_amount,
@@ -205,7 +206,7 @@ def to_event(raw: MessageIn, ctx: IngestContext, salt: str = "") -> Event:
         event.page_title = text(raw.name, "name", ctx)
     if context.locale:
         event.properties.setdefault("locale", text(context.locale, "context.locale", ctx))
-    return event
+    return finish(event, ctx, ip=text(context.ip, "context.ip", ctx) or ctx.ip)
 
 
 # --- common fields ---------------------------------------------------------------------
