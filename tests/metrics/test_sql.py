@@ -584,3 +584,48 @@ def test_a_query_over_a_subquery_builds_a_funnel(store: Store, tenant_id: int) -
         {"level": 2, "visitors": 1},
         {"level": 3, "visitors": 1},
     ]
+
+
+def test_a_join_brings_the_other_sides_named_outputs_for_each_row(
+    store: Store, tenant_id: int, make_tenant: Callable[..., Any]
+) -> None:
+    other = int(make_tenant("sql-other").id)
+    sold = [Item(item_id="sku-1", price=500, quantity=2), Item(item_id="sku-2", price=100)]
+    mine = [
+        event(tenant_id, START, "purchase", country="DE", items=sold),
+        event(tenant_id, START, "purchase", country="FR", items=[Item(item_id="sku-1")]),
+    ]
+    theirs = event(other, START, "purchase", country="US", items=[Item(item_id="sku-1")])
+    # the other tenant's event shares an event id: the join must still not see it
+    theirs.event_id = mine[0].event_id
+    insert(store, [*mine, theirs])
+    countries = (
+        events_query(tenant_id)
+        .select("event_id")
+        .select("country", alias="e_country")
+        .where("event_type = 'purchase'")
+    )
+    q = (
+        Query.from_table(EVENT_ITEMS, tenant_id, START, END)
+        .join(countries, using="event_id")
+        .select("e_country")
+        .select("sum(quantity)", alias="units")
+        .group_by("e_country")
+        .order_by("e_country")
+    )
+    assert run_rows(store, q) == [{"e_country": "DE", "units": 3}, {"e_country": "FR", "units": 1}]
+    sql, _ = q.compile()
+    assert "ANY LEFT JOIN (SELECT event_id, country AS e_country" in sql
+    assert sql.count("tenant_id = {tenant_id:UInt32}") == 2
+
+
+def test_a_join_must_use_a_shared_key_and_keep_names_unambiguous(tenant_id: int) -> None:
+    items = Query.from_table(EVENT_ITEMS, tenant_id, START, END)
+    clashing = events_query(tenant_id).select("event_id").select("user_id")
+    with pytest.raises(ValueError, match="clash"):
+        items.join(clashing, using="event_id")
+    with pytest.raises(ValueError, match="both sides"):
+        items.join(events_query(tenant_id).select("country"), using="event_id")
+    fine = events_query(tenant_id).select("event_id").select("country", alias="e_country")
+    with pytest.raises(ValueError, match="at most one"):
+        items.join(fine, using="event_id").join(fine, using="event_id")

@@ -215,6 +215,7 @@ class Query:
     havings: tuple[Expr, ...] = ()
     orders: tuple[tuple[str, str], ...] = ()
     limit_offset: tuple[int, int] | None = None
+    joined: tuple[Query, str] | None = None
     _token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -255,8 +256,28 @@ class Query:
     @property
     def _source_columns(self) -> frozenset[str]:
         if isinstance(self.source, Table):
-            return self.source.columns
-        return frozenset(name for _, name in self.source.selects if name)
+            names = self.source.columns
+        else:
+            names = frozenset(name for _, name in self.source.selects if name)
+        if self.joined is not None:
+            names |= {name for _, name in self.joined[0].selects if name}
+        return names
+
+    def join(self, other: Query, using: str) -> Query:
+        """``ANY LEFT JOIN (other) USING (using)``: each row gains the named outputs of
+        ``other`` (same tenant) for its ``using`` key; rows without a match get defaults.
+
+        ``other``'s outputs other than ``using`` must not clash with this query's columns
+        (alias them, e.g. ``country AS e_country``), so every name stays unambiguous.
+        """
+        if self.joined is not None:
+            raise ValueError("a query joins at most one subquery")
+        outputs = {name for _, name in other.selects if name}
+        if using not in outputs or using not in self._source_columns:
+            raise ValueError(f"{using!r} must be a column of both sides of the join")
+        if clash := (outputs - {using}) & self._source_columns:
+            raise ValueError(f"joined names {sorted(clash)} clash with this query's columns")
+        return replace(self, joined=(other, using))
 
     def _check(self, name: str, allowed: frozenset[str]) -> str:
         if name not in allowed:
@@ -356,6 +377,9 @@ class _Compiler:
             self.fragment(e) + (f" AS {a}" if a and a != e.template else "") for e, a in q.selects
         )
         lines = [f"SELECT {columns}", f"FROM {source}"]
+        if q.joined is not None:
+            other, using = q.joined
+            lines.append(f"ANY LEFT JOIN ({self.query(other)}) AS joined USING ({using})")
         wheres += [f"({self.fragment(w)})" for w in q.wheres]
         if wheres:
             lines.append("WHERE " + " AND ".join(wheres))
