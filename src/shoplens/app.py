@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from shoplens import __version__
 from shoplens.api import ingest as ingest_routes
+from shoplens.api import query as query_routes
 from shoplens.api import (
     reports_breakdowns,
     reports_core,
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(reports_products.router)
     app.include_router(reports_segments.router)
     app.include_router(reports_store.router)
+    app.include_router(query_routes.router)
     app.include_router(system_routes.router)
     return app
 
