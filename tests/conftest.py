@@ -52,7 +52,14 @@ def meta(meta_file: Path) -> Iterator[MetaStore]:
 
 @pytest.fixture
 def settings(tmp_path: Path, meta_file: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", meta_file=meta_file, flush_interval=0.2)
+    # Retention enforcement off: the tests share one store, and some insert old rows on
+    # purpose; tests/test_retention.py runs it explicitly.
+    return Settings(
+        data_dir=tmp_path / "data",
+        meta_file=meta_file,
+        flush_interval=0.2,
+        retention_interval=0,
+    )
 
 
 @dataclass

@@ -127,7 +127,7 @@ def test_tenants_create_takes_currency_timezone_and_plan(cli: Any) -> None:
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--plan", "bogus", "--plan must be one of free, pro"),
+        ("--plan", "bogus", "--plan must be one of free, pro, enterprise"),
         ("--timezone", "Mars/Base", "--timezone: unknown time zone 'Mars/Base'"),
         ("--base-currency", "XYZ", "--base-currency: Unknown currency 'XYZ'"),
     ],

@@ -263,7 +263,10 @@ def test_sigkill_during_traffic_loses_and_duplicates_nothing(tmp_path: Path) -> 
     context = f"CRASH_TEST_SEED={seed}"
     data_dir = tmp_path / "data"
     tenant = create_tenant(data_dir, "crash")
-    env = {"SHOPLENS_FLUSH_INTERVAL": "0.2"}  # flush often: kills land mid-flush too
+    env = {
+        "SHOPLENS_FLUSH_INTERVAL": "0.2",  # flush often: kills land mid-flush too
+        "SHOPLENS_RATE_LIMITS": "false",  # clients send as fast as they can with one key
+    }
 
     started = time.monotonic()
     mid_flush = 0  # kills that landed while a flush was in flight (for the summary)

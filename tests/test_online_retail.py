@@ -4,7 +4,9 @@ against pandas.
 Dataset: ``../shared/datasets/online_retail_sample.csv`` beside the checkout (see its
 README): 40,000 order lines of a UK gift shop, GBP prices, 2010-12-01 .. 2011-12-09.
 
-Mapping (one event per ``InvoiceNo``, sent with ``POST /v1/api/analytics/ecommerce/batch``):
+Mapping (one event per ``InvoiceNo``, written as an NDJSON file of seed 002 ecommerce events
+and loaded with the historical import path, ``shoplens import``'s ``ingest.importer``: the
+invoices are from 2010-11, far older than any plan's live-ingestion retention window):
 
 - a normal invoice is a ``purchase``: ``transaction_id`` = InvoiceNo, ``revenue`` =
   sum(Quantity * UnitPrice) rounded half up to the penny, ``items`` = its sale lines
@@ -36,6 +38,8 @@ comparison is exact to the penny.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -45,8 +49,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from shoplens.config import Settings
+from shoplens.ingest.importer import ImportFile, ImportStats, import_file
+from shoplens.ingest.pipeline import IngestPipeline
+from shoplens.meta import MetaStore
 from shoplens.store import Store
-from tests.conftest import TenantKeys, rows, wait_stored
+from tests.conftest import TenantKeys, rows
 
 DATASET = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "online_retail_sample.csv"
@@ -173,16 +181,38 @@ def data() -> Any:
 def shop(
     data: Any,
     client: TestClient,
+    store: Store,
+    meta: MetaStore,
     make_tenant: Callable[..., TenantKeys],
+    tmp_path: Path,
 ) -> TenantKeys:
-    keys = make_tenant("Online Retail", base_currency="GBP", plan="pro", timezone="UTC")
+    # Reports look back as far as the tenant's raw-event retention: enterprise has no plan
+    # limit, so its rows from 2010 can be kept (and reported on) forever.
+    keys = make_tenant("Online Retail", base_currency="GBP", plan="enterprise", timezone="UTC")
+    kept = client.patch(
+        "/analytics/settings",
+        json={"retention": {"rawEvents": None, "aggregatedMetrics": None}},
+        headers=keys.sk,
+    )
+    assert kept.status_code == 200, kept.text
+    tenant = meta.tenant(keys.id)
+    assert tenant is not None
     events = events_of(data)
-    for i in range(0, len(events), 100):
-        response = client.post(f"{V1}/batch", json={"events": events[i : i + 100]}, headers=keys.pk)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["accepted"] == len(events[i : i + 100]) and "errors" not in body, body
-    wait_stored(client, timeout=60)
+    path = tmp_path / "online_retail.ndjson"
+    path.write_bytes(b"".join(json.dumps(event).encode() + b"\n" for event in events))
+    source = ImportFile(path, "ecommerce")
+
+    async def load() -> ImportStats:
+        # A pipeline of its own (own WAL dir) on the session store, as `shoplens import`.
+        pipeline = IngestPipeline(Settings(data_dir=tmp_path / "import"), store)
+        await pipeline.start()
+        try:
+            return await import_file(pipeline, tenant, source)
+        finally:
+            await pipeline.stop()  # drains every accepted event into the store
+
+    stats = asyncio.run(load())
+    assert (stats.accepted, stats.rejected, stats.first_errors) == (len(events), 0, [])
     return keys
 
 

@@ -42,10 +42,11 @@ def url_of(route: Route, ctx_params: dict[str, Any], tenant_id: int) -> str:
     return path + ("?" + str(httpx.QueryParams(query)) if query else "")
 
 
-def _get(client: httpx.Client, url: str) -> int:
-    response = client.get(url)
+def _get(client: httpx.Client, url: str, body: dict[str, Any] | None = None) -> int:
+    """GET the url (POST ``body`` as JSON when given); fails the run on anything but 200."""
+    response = client.get(url) if body is None else client.post(url, json=body)
     if response.status_code != 200:
-        raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:500]}")
+        raise RuntimeError(f"{url}: {response.status_code} {response.text[:500]}")
     response.json()
     return len(response.content)
 
@@ -67,11 +68,11 @@ def time_routes(
             on_route(route.name)
             size = 0
             for _ in range(warmup):
-                size = _get(client, url)
+                size = _get(client, url, route.body)
             times = []
             for _ in range(requests):
                 began = time.perf_counter()
-                _get(client, url)
+                _get(client, url, route.body)
                 times.append((time.perf_counter() - began) * 1000)
             results.append(HttpResult(route.name, url, size, times))
     return results

@@ -65,13 +65,20 @@ def profile_routes(
     headers = {"Authorization": f"Bearer {key}"}
     with TestClient(app, headers=headers) as client:
         for route, url in urls:
+
+            def call(route: Route = route, url: str = url) -> None:
+                if route.body is None:
+                    client.get(url).raise_for_status()
+                else:
+                    client.post(url, json=route.body).raise_for_status()
+
             for _ in range(warmup):
-                client.get(url).raise_for_status()
+                call()
             runs = []
             for _ in range(requests):
                 store.log.clear()
                 began = time.perf_counter()
-                client.get(url).raise_for_status()
+                call()
                 wall = (time.perf_counter() - began) * 1000
                 runs.append((wall, list(store.log)))
             runs.sort(key=lambda run: run[0])

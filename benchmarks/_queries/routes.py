@@ -32,6 +32,9 @@ _IN_PERIOD = (
     "tenant_id = {t:UInt32} AND is_flagged = 0 AND timestamp >= {start} AND timestamp < {end}"
 )
 _PURCHASES = f"event_type = 'purchase' AND {_IN_PERIOD}"
+#: issue 5's targets: a two-dimension custom query over 30 days, 30-day attribution
+QUERY_MS = 100.0
+ATTRIBUTION_MS = 500.0
 _DAY = "toDate(timestamp, {tz:String})"
 
 
@@ -48,6 +51,8 @@ class Route:
     params: dict[str, str | int] = field(default_factory=dict)
     #: in the dashboard set (loaded together by the v1 dashboard page)
     dashboard: bool = False
+    #: a JSON body: the route is a POST (the custom query)
+    body: dict[str, object] | None = None
 
 
 def _breakdown(column: str, label: str) -> str:
@@ -222,6 +227,26 @@ _LANDING_TODAY = (
     "WHERE tenant_id = {t:UInt32} AND is_flagged = 0 AND timestamp >= {today}"
 )
 
+_QUERY_DAY_CHANNEL = (
+    f"SELECT {_DAY} AS day, channel, sumIf(revenue, event_type = 'purchase') AS revenue, "
+    "countIf(event_type = 'purchase') AS orders, uniq(visitor_id) AS visitors FROM events "
+    "WHERE tenant_id = {t:UInt32} AND timestamp >= {start} AND timestamp < {end} "
+    "GROUP BY day, channel ORDER BY day, channel LIMIT 100"
+)
+_QUERY_CATEGORY_COUNTRY = (
+    "SELECT item_category, e.country AS country, sum(price * quantity) AS revenue, "
+    "uniqExact(event_id) AS orders FROM event_items ANY LEFT JOIN (SELECT event_id, country "
+    f"FROM events WHERE {_PURCHASES}) AS e USING (event_id) WHERE {_PURCHASES} "
+    "GROUP BY item_category, country ORDER BY revenue DESC LIMIT 100"
+)
+# The obvious single scan: each purchase credited to its own campaign tags (last touch on
+# the order itself), no touch history.
+_ATTRIBUTION = (
+    "SELECT utm_campaign, utm_source, utm_medium, sum(revenue) AS revenue, count() AS orders "
+    f"FROM events WHERE {_PURCHASES} GROUP BY utm_campaign, utm_source, utm_medium "
+    "ORDER BY revenue DESC"
+)
+
 ROUTES: tuple[Route, ...] = (
     # seeds 000/001: core analytics
     Route("sales", "/analytics/sales", _SALES, FAST_MS),
@@ -284,6 +309,38 @@ ROUTES: tuple[Route, ...] = (
     # seed 004: landing pages
     Route("landing", "/api/analytics/{tenant}", _LANDING_WEEK, None),
     Route("landing/today", "/api/analytics/{tenant}/today", _LANDING_TODAY, None),
+    # issue 5: the custom query and attribution
+    Route(
+        "query day x channel",
+        "/analytics/query",
+        _QUERY_DAY_CHANNEL,
+        QUERY_MS,
+        body={
+            "metrics": ["revenue", "orders", "visitors"],
+            "dimensions": ["day", "channel"],
+            "period": "30d",
+        },
+    ),
+    Route(
+        "query category x country",
+        "/analytics/query",
+        _QUERY_CATEGORY_COUNTRY,
+        QUERY_MS,
+        body={
+            "metrics": ["revenue", "orders", "aov"],
+            "dimensions": ["product_category", "country"],
+            "filters": {"period": "30d"},
+            "orderBy": "revenue:desc",
+            "limit": 20,
+        },
+    ),
+    Route(
+        "v1 attribution linear",
+        f"{V1}/attribution",
+        _ATTRIBUTION,
+        ATTRIBUTION_MS,
+        params={"model": "linear", "window": 30},
+    ),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import gc
 import os
@@ -16,10 +17,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shoplens import __version__
+from shoplens import __version__, plans
+from shoplens.api import export as export_routes
+from shoplens.api import fraud as fraud_routes
 from shoplens.api import ingest as ingest_routes
+from shoplens.api import maintenance as maintenance_routes
 from shoplens.api import query as query_routes
 from shoplens.api import (
+    reports_attribution,
     reports_breakdowns,
     reports_core,
     reports_customers,
@@ -29,18 +34,24 @@ from shoplens.api import (
     reports_sales,
     reports_segments,
     reports_store,
+    settings_rates,
 )
 from shoplens.api import segment as segment_routes
 from shoplens.api import system as system_routes
 from shoplens.api.deps import AppState, TenantCache
+from shoplens.api.limits import HEADERS as RATE_LIMIT_HEADERS
+from shoplens.api.limits import RateLimitHeaders, RequestLimits
 from shoplens.auth import KeyVerifier
 from shoplens.config import Settings
 from shoplens.errors import ShoplensError
+from shoplens.ingest import rates_store
 from shoplens.ingest.context import Limits
-from shoplens.ingest.money import CurrencyConverter
+from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.pipeline import IngestPipeline
 from shoplens.ingest.stages import build_stages
+from shoplens.maintenance import Maintenance
 from shoplens.meta import MetaStore
+from shoplens.quota import MonthlyQuota
 from shoplens.store import Store, open_store
 from shoplens.store.migrate import migrate
 
@@ -96,24 +107,45 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lock = lock_data_dir(settings.data_dir)
         opened, meta = open_components(settings, store)
-        pipeline = IngestPipeline(settings, opened)
+        blocked = BlockedCounter(meta)
+        tenants = TenantCache(meta, settings.key_cache_seconds)
+        quota = (
+            MonthlyQuota(lambda tenant_id: plans.monthly_events(tenants.get(tenant_id)))
+            if settings.quotas
+            else None
+        )
+        pipeline = IngestPipeline(settings, opened, on_blocked=blocked.add, quota=quota)
         app.state.shoplens = AppState(
             settings=settings,
             store=opened,
             meta=meta,
             pipeline=pipeline,
             keys=KeyVerifier(meta, settings.key_cache_seconds),
-            tenants=TenantCache(meta, settings.key_cache_seconds),
+            tenants=tenants,
             limits=Limits.from_settings(settings),
-            converter=CurrencyConverter(),
+            converter=rates_store.open_converter(opened),
             stages=build_stages(settings, meta),
+            blocked=blocked,
+            rate_limits=RequestLimits(settings),
         )
         await pipeline.start()
+        blocked.start()
+        maintenance = Maintenance(
+            opened,
+            meta,
+            pipeline.flusher.insert_lock,
+            retention_interval=settings.retention_interval or None,
+        )
+        app.state.shoplens.maintenance = maintenance
+        maintenance_task = asyncio.create_task(maintenance.run(), name="maintenance")
         tune_gc()
         try:
             yield
         finally:
+            maintenance.stop()
+            await maintenance_task
             await pipeline.stop()
+            await blocked.stop()  # after the pipeline: its last blocked events count too
             meta.close()
             if owns_store:
                 opened.close()
@@ -130,8 +162,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         allow_origins=["*"],
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["Retry-After"],
+        expose_headers=list(RATE_LIMIT_HEADERS),
     )
+    app.add_middleware(RateLimitHeaders)
     app.add_exception_handler(ShoplensError, _shoplens_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
@@ -139,6 +172,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(segment_routes.router)
     app.include_router(reports_sales.router)
     app.include_router(reports_breakdowns.router)
+    app.include_router(reports_attribution.router)
     app.include_router(reports_funnel.router)
     app.include_router(reports_customers.router)
     app.include_router(reports_landing.router)
@@ -147,7 +181,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(reports_segments.router)
     app.include_router(reports_store.router)
     app.include_router(query_routes.router)
+    app.include_router(export_routes.router)
+    app.include_router(maintenance_routes.router)
     app.include_router(system_routes.router)
+    app.include_router(fraud_routes.router)
+    app.include_router(settings_rates.router)
     return app
 
 

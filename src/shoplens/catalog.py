@@ -30,7 +30,8 @@ Validation: the body is ``{"products": [...]}``; each entry is checked and a vio
 ``category``    string up to 200 characters (default "")
 ``brand``       string up to 200 characters (default "")
 ``price``       number >= 0 in ``currency`` (default: no price)
-``currency``    ISO 4217 code (default: the tenant's base currency); converted to base
+``currency``    ISO 4217 code (default: the tenant's base currency); converted to base at
+                the latest exchange rate
 ``stock``       whole number >= 0, or null (default: stock not tracked)
 ``image_url``   an ``http://`` or ``https://`` URL up to 2048 characters (default "")
 ``created_at``  ISO 8601 date-time, UTC when it has no offset (default: kept from the
@@ -188,7 +189,9 @@ def _product(entry: Any, where: str, tenant: Tenant, converter: CurrencyConverte
         if original < 0:
             raise BadRequest(f"{field} must be >= 0", field=field)
         try:
-            price = converter.to_base_minor(original, currency, tenant.base_currency, field)
+            price = converter.to_base_minor(
+                original, currency, tenant.base_currency, field, tenant_id=tenant.id
+            )  # at today's rate (the latest on or before today)
         except BadRequest as error:
             if field in error.message:
                 raise

@@ -19,18 +19,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from shoplens import __version__
+from shoplens import __version__, plans
 from shoplens.auth import PREFIXES, issue_key
+from shoplens.cli_export import export_command
+from shoplens.cli_import import import_command
+from shoplens.cli_rates import rates_app
 from shoplens.config import Settings
 from shoplens.errors import BadRequest
 from shoplens.ingest.money import exponent
-from shoplens.meta import PLANS, MetaStore, Tenant
+from shoplens.meta import MetaStore, Tenant
 
 app = typer.Typer(help="shoplens: self-hosted e-commerce analytics.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Create and list tenants (shops).", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.command("import")(import_command)
+app.command("export")(export_command)
+app.add_typer(rates_app, name="rates")
 
 console = Console(stderr=True)
 out = Console()
@@ -97,8 +103,8 @@ def _validate_tenant(base_currency: str, timezone: str, plan: str) -> None:
         raise _fail(
             f"--timezone: unknown time zone {timezone!r} (use an IANA name such as Europe/Berlin)"
         ) from None
-    if plan not in PLANS:
-        raise _fail(f"--plan must be one of {', '.join(PLANS)}")
+    if plan not in plans.PLANS:
+        raise _fail(f"--plan must be one of {', '.join(plans.names())}")
 
 
 def create_tenant_with_keys(
@@ -119,7 +125,7 @@ def tenants_create(
     name: str,
     base_currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "USD",
     timezone: Annotated[str, typer.Option(help="IANA time zone for reports.")] = "UTC",
-    plan: Annotated[str, typer.Option(help="free or pro.")] = "free",
+    plan: Annotated[str, typer.Option(help="free, pro or enterprise (docs/plans.md).")] = "free",
     as_json: JsonFlag = False,
     data_dir: DataDir = None,
 ) -> None:

@@ -46,6 +46,26 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(5.0, ge=0, description="how long a verified key is cached")
     trust_proxy: bool = Field(False, description="take the client IP from X-Forwarded-For")
 
+    # Plans (plans.py): per-key request rates, monthly event quotas, the landing route.
+    rate_limits: bool = Field(True, description="per-key request rate limits of each plan")
+    quotas: bool = Field(True, description="monthly event quotas of each plan")
+    landing_rate_per_minute: int = Field(
+        100, ge=0, description="events per minute per tenant on the public route; 0: no limit"
+    )
+
+    # Event time (ingest/clock.py): skew correction, future clamp.
+    clock_future_tolerance_seconds: float = Field(
+        600.0, ge=0, description="timestamps further past the receive time are clamped to it"
+    )
+    clock_skew_tolerance_seconds: float = Field(
+        30.0, ge=0, description="a sentAt this close to the receive time is latency, not skew"
+    )
+
+    # Maintenance (maintenance.py): retention enforcement.
+    retention_interval: float = Field(
+        3600.0, ge=0, description="seconds between retention runs; 0 disables them"
+    )
+
     @property
     def resolved_store_url(self) -> str:
         return self.store_url or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import TenantKeys, wait_stored
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
+SETTINGS = "/analytics/settings"
 EVENT = "/analytics/event"
 REALTIME = "/analytics/realtime"
 CUSTOMERS = "/analytics/customers"
@@ -50,6 +51,10 @@ def purchase(user: str, amount: str, at: datetime | None = None) -> dict[str, An
 
 
 def send(client: TestClient, keys: TenantKeys, events: list[dict[str, Any]]) -> None:
+    # Events up to a year old: live ingestion refuses anything older than the tenant's
+    # raw-event retention (90 days unless set; ingest.clock), so keep a year (pro's limit).
+    kept = client.patch(SETTINGS, json={"retention": {"rawEvents": 365}}, headers=keys.sk)
+    assert kept.status_code == 200, kept.text
     response = client.post(BATCH, json={"events": events}, headers=keys.pk)
     assert response.json() == {"ok": True, "accepted": len(events)}, response.json()
 
@@ -138,7 +143,7 @@ def test_realtime_today_is_local_to_the_tenant(
     client: TestClient, make_tenant: Callable[..., TenantKeys]
 ) -> None:
     zone = "Pacific/Kiritimati"  # UTC+14: its day boundary is 10:00 UTC
-    keys = make_tenant("Far east", timezone=zone)
+    keys = make_tenant("Far east", timezone=zone, plan="pro")
     now = datetime.now(UTC)
     local_midnight = now.astimezone(ZoneInfo(zone)).replace(
         hour=0, minute=0, second=0, microsecond=0

@@ -25,6 +25,7 @@ from shoplens.store import Store
 from tests.conftest import TenantKeys, wait_stored
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
+SETTINGS = "/analytics/settings"
 COHORTS = "/v1/api/analytics/ecommerce/cohorts"
 JOURNEY = "/v1/api/analytics/ecommerce/user-journey"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,6 +71,10 @@ class Sent:
 
 
 def send(client: TestClient, keys: TenantKeys, events: list[Sent]) -> None:
+    # Events up to a year old: live ingestion refuses anything older than the tenant's
+    # raw-event retention (90 days unless set; ingest.clock), so keep a year (pro's limit).
+    kept = client.patch(SETTINGS, json={"retention": {"rawEvents": 365}}, headers=keys.sk)
+    assert kept.status_code == 200, kept.text
     batch = [e.body() for e in events]
     response = client.post(BATCH, json={"events": batch}, headers=keys.pk)
     assert response.json() == {"ok": True, "accepted": len(batch)}, response.json()

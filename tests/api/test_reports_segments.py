@@ -22,6 +22,7 @@ from shoplens.store import Store
 from tests.conftest import TenantKeys, wait_stored
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
+SETTINGS = "/analytics/settings"
 ROUTE = "/analytics/customers/segments"
 
 NOW = datetime.now(UTC)
@@ -135,6 +136,10 @@ def expected(events: list[dict[str, Any]], as_of: date) -> tuple[int, list[dict[
 
 
 def load(client: TestClient, keys: TenantKeys, events: list[dict[str, Any]]) -> None:
+    # Events up to a year old: live ingestion refuses anything older than the tenant's
+    # raw-event retention (90 days unless set; ingest.clock), so keep a year (pro's limit).
+    kept = client.patch(SETTINGS, json={"retention": {"rawEvents": 365}}, headers=keys.sk)
+    assert kept.status_code == 200, kept.text
     response = client.post(BATCH, json={"events": events}, headers=keys.pk)
     assert response.status_code == 200, response.text
     assert response.json() == {"ok": True, "accepted": len(events)}

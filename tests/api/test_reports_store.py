@@ -230,6 +230,12 @@ def get(client: TestClient, keys: TenantKeys, route: str, **params: Any) -> Any:
 @pytest.fixture
 def shop(client: TestClient, make_tenant: Callable[..., TenantKeys]) -> TenantKeys:
     keys = make_tenant("store reports shop", plan="pro")
+    # a year of raw events (pro's limit; the default is 90 days): time_range=year looks back
+    # to January 1st
+    kept = client.patch(
+        "/analytics/settings", json={"retention": {"rawEvents": 365}}, headers=keys.sk
+    )
+    assert kept.status_code == 200
     load(client, keys, FIXTURE)
     return keys
 
@@ -474,10 +480,12 @@ def test_no_data_is_zeros_and_empty_lists(client: TestClient, tenant: TenantKeys
         0,
     )
     assert {(p["revenue"], p["orders"], p["aov"]) for p in trend["series"]} == {(0, 0, 0)}
-    product = get(client, tenant, "/analytics/products/sku_1", start_date="2020-01-01",
-                  end_date="2020-01-03")  # fmt: skip
-    assert product["start_date"] == "2020-01-01"
-    assert [p["date"] for p in product["series"]] == ["2020-01-01", "2020-01-02", "2020-01-03"]
+    first = TODAY - timedelta(days=12)  # an explicit range with no data, inside retention
+    days = [str(first + timedelta(days=n)) for n in range(3)]
+    product = get(client, tenant, "/analytics/products/sku_1", start_date=days[0],
+                  end_date=days[-1])  # fmt: skip
+    assert product["start_date"] == days[0]
+    assert [p["date"] for p in product["series"]] == days
 
 
 def test_tenants_see_only_their_own_data(

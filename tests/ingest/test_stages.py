@@ -79,7 +79,7 @@ CASES = [
     ),
     pytest.param(
         lambda ctx: landing.to_event(
-            decode(body({"tenant_id": 3, "event_type": "pageview"}), landing.LandingIn), ctx, "s"
+            decode(body({"tenant_id": 3, "event_type": "pageview"}), landing.LandingIn), ctx
         ),
         "203.0.113.9",
         id="landing request ip",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import msgspec
 from fastapi import Request
 
+from shoplens.api.limits import RequestLimits
 from shoplens.auth import KeyVerifier, Principal, parse_bearer, require_secret
 from shoplens.config import Settings
-from shoplens.errors import PayloadTooLarge
+from shoplens.errors import BadRequest, PayloadTooLarge
 from shoplens.ingest.context import IngestContext, Limits
+from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
 from shoplens.ingest.stages import Stages
+from shoplens.maintenance import Maintenance
 from shoplens.meta import MetaStore, Tenant
 from shoplens.store import Store
 
@@ -25,25 +29,18 @@ class TenantCache:
 
     meta: MetaStore
     ttl: float = 5.0
-    _entries: dict[int, tuple[float, Tenant | None, str]] = field(default_factory=dict)
+    _entries: dict[int, tuple[float, Tenant | None]] = field(default_factory=dict)
 
-    def get(self, tenant_id: int) -> tuple[Tenant | None, str]:
-        """(tenant or None, the tenant's IP-hash salt)."""
+    def get(self, tenant_id: int) -> Tenant | None:
+        """The tenant, or None. (IP-hash salts are the privacy stage's, rotated daily.)"""
         now = time.monotonic()
         entry = self._entries.get(tenant_id)
         if entry is None or entry[0] < now:
-            tenant = self.meta.tenant(tenant_id)
-            salt = ""
-            if tenant is not None:
-                salt = self.meta.get_setting(tenant_id, "ip_salt") or ""
-                if not salt:
-                    salt = secrets.token_hex(16)
-                    self.meta.set_setting(tenant_id, "ip_salt", salt)
-            entry = (now + self.ttl, tenant, salt)
+            entry = (now + self.ttl, self.meta.tenant(tenant_id))
             if len(self._entries) > 100_000:
                 self._entries.clear()
             self._entries[tenant_id] = entry
-        return entry[1], entry[2]
+        return entry[1]
 
 
 @dataclass
@@ -57,6 +54,12 @@ class AppState:
     limits: Limits
     converter: CurrencyConverter
     stages: Stages
+    #: counts of events blocked by fraud rules (``GET /v1/fraud/stats``)
+    blocked: BlockedCounter | None = None
+    #: per-key and landing-route request rate limits (None: none)
+    rate_limits: RequestLimits | None = None
+    #: background deletions and retention (set once the app has started)
+    maintenance: Maintenance | None = None
 
 
 def state(request: Request) -> AppState:
@@ -65,8 +68,12 @@ def state(request: Request) -> AppState:
 
 
 async def any_key(request: Request) -> Principal:
-    """Dependency: a valid publishable or secret key (ingest routes)."""
-    return state(request).keys.verify(parse_bearer(request.headers.get("authorization")))
+    """Dependency: a valid publishable or secret key (ingest routes), within its rate limit."""
+    app_state = state(request)
+    principal = app_state.keys.verify(parse_bearer(request.headers.get("authorization")))
+    if app_state.rate_limits is not None:
+        app_state.rate_limits.check_key(request.scope, principal)
+    return principal
 
 
 async def secret_key(request: Request) -> Principal:
@@ -109,3 +116,11 @@ async def read_body(request: Request) -> bytes:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json(request: Request) -> Any:
+    """The bounded request body (``read_body``) parsed as JSON; 400 when it is not JSON."""
+    try:
+        return msgspec.json.decode(await read_body(request))
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"Request body is not valid JSON: {exc}") from None

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from shoplens import plans
 from shoplens.api.deps import any_key, ingest_context, read_body, state
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
@@ -63,9 +64,10 @@ async def track_event_batch(
 ) -> JSONResponse:
     body = await read_body(request)
     ctx = ingest_context(request, principal.tenant)
-    raws = handlers.batch_list(
+    raws, ctx = handlers.read_batch(
         body,
         core.CoreBatchIn,
+        ctx,
         max_events=None,
         empty="events array is required and must not be empty",
         too_many="",
@@ -91,6 +93,7 @@ async def track_event_batch(
 async def ecommerce_track(
     request: Request, principal: Principal = Depends(any_key)
 ) -> dict[str, Any]:
+    plans.require_ecommerce_api(principal.tenant)
     body = await read_body(request)
     ctx = ingest_context(request, principal.tenant)
     event = handlers.one(body, ecommerce.EcommerceIn, ecommerce.to_event, ctx)
@@ -106,11 +109,13 @@ async def ecommerce_track(
 async def ecommerce_batch(
     request: Request, principal: Principal = Depends(any_key)
 ) -> dict[str, Any]:
+    plans.require_ecommerce_api(principal.tenant)
     body = await read_body(request)
     ctx = ingest_context(request, principal.tenant)
-    raws = handlers.batch_list(
+    raws, ctx = handlers.read_batch(
         body,
         ecommerce.BatchIn,
+        ctx,
         max_events=ecommerce.MAX_BATCH,
         empty="events array is required and must not be empty",
         too_many="Maximum 100 events per batch",
@@ -134,10 +139,13 @@ async def landing_track(request: Request) -> dict[str, Any]:
     body = await read_body(request)
     raw = decode(body, landing.LandingIn)
     tenant_id, _ = landing.validate(raw)
-    tenant, salt = app_state.tenants.get(tenant_id)
+    tenant = app_state.tenants.get(tenant_id)
     if tenant is None:
         raise BadRequest("tenant_id does not name a tenant", field="tenant_id")
     ctx = ingest_context(request, tenant)
     handlers.check_event_size(len(body), ctx)
-    await app_state.pipeline.submit([landing.to_event(raw, ctx, salt)])
+    event = landing.to_event(raw, ctx)
+    if app_state.rate_limits is not None:
+        app_state.rate_limits.check_landing(request.scope, tenant.id, events=1)
+    await app_state.pipeline.submit([event])
     return {"success": True}

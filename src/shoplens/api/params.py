@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi import Depends, Query, Request
 
+from shoplens import retention
+from shoplens.api.deps import state
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.ingest.money import from_minor
@@ -54,9 +56,16 @@ def period_of(
     request: Request, principal: Principal, names: tuple[str, ...], **options: Any
 ) -> Period:
     """The route's period parameters (only ``names``; others are ignored) as a Period in the
-    key's tenant's time zone."""
+    key's tenant's time zone, clamped to the tenant's raw-event retention (seed 002:
+    "Clamped to your plan's retention limit"; the tenant's setting, within its plan)."""
     query = {name: request.query_params.get(name) for name in names}
-    return parse_period(query, timezone=principal.tenant.timezone, now=datetime.now(UTC), **options)
+    return parse_period(
+        query,
+        timezone=principal.tenant.timezone,
+        now=datetime.now(UTC),
+        retention_days=retention.raw_days(state(request).meta, principal.tenant),
+        **options,
+    )
 
 
 def parse_limit(value: str | None, default: int, maximum: int) -> int:

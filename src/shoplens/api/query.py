@@ -8,13 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from fastapi import APIRouter, Depends, Request
 
-from shoplens.api.deps import read_body, state
+from shoplens import retention
+from shoplens.api.deps import read_json, state
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.auth import Principal
-from shoplens.errors import BadRequest
 from shoplens.metrics import query
 
 router = APIRouter(tags=["custom query"])
@@ -30,12 +29,11 @@ _BODY = {"requestBody": {"required": True, "content": {"application/json": {}}}}
 async def custom_query(
     request: Request, principal: Principal = Depends(secret_key_dep)
 ) -> dict[str, Any]:
-    try:
-        body = msgspec.json.decode(await read_body(request))
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"Request body is not valid JSON: {exc}") from None
-    spec = query.parse(body, principal.tenant, datetime.now(UTC))
-    return query.run(state(request).store, principal.tenant, spec)
+    body = await read_json(request)
+    app_state = state(request)
+    window = retention.raw_days(app_state.meta, principal.tenant)
+    spec = query.parse(body, principal.tenant, datetime.now(UTC), retention_days=window)
+    return query.run(app_state.store, principal.tenant, spec)
 
 
 @router.get("/analytics/query/catalog", summary="Every metric, dimension and operator, described")

@@ -77,16 +77,14 @@ def _inflated(request: Request, body: bytes, limit: int) -> bytes:
     return data
 
 
-def _caller(app_state: AppState, key: str) -> tuple[Principal, str]:
-    """(caller, their tenant's IP-hash salt). Both may read SQLite on a cache miss, so
-    routes run this in the thread pool, as FastAPI runs the other routes' key dependency."""
-    principal = app_state.keys.verify(key)
-    _, salt = app_state.tenants.get(principal.tenant.id)
-    return principal, salt
+def _caller(app_state: AppState, key: str) -> Principal:
+    """The caller. May read SQLite on a cache miss, so routes run this in the thread
+    pool, as FastAPI runs the other routes' key dependency."""
+    return app_state.keys.verify(key)
 
 
-async def _authenticated_body(request: Request) -> tuple[Principal, str, bytes]:
-    """(caller, salt, body). A key in the header is checked before the body is read; a key
+async def _authenticated_body(request: Request) -> tuple[Principal, bytes]:
+    """(caller, body). A key in the header is checked before the body is read; a key
     in the body can only be checked after."""
     app_state = state(request)
     key = header_key(request.headers.get("authorization"))
@@ -97,19 +95,21 @@ async def _authenticated_body(request: Request) -> tuple[Principal, str, bytes]:
         if not key:
             raise Unauthorized(MISSING_KEY)
         caller = await run_in_threadpool(_caller, app_state, key)
-    return *caller, body
+    if app_state.rate_limits is not None:
+        app_state.rate_limits.check_key(request.scope, caller)
+    return caller, body
 
 
 async def _ingest(request: Request, to_events: Callable[..., list[Event]]) -> dict[str, bool]:
-    principal, salt, body = await _authenticated_body(request)
+    principal, body = await _authenticated_body(request)
     ctx = ingest_context(request, principal.tenant)
-    await state(request).pipeline.submit(to_events(body, ctx, salt))
+    await state(request).pipeline.submit(to_events(body, ctx))
     return SUCCESS
 
 
 def _call_route(call: str) -> Callable[[Request], Awaitable[dict[str, bool]]]:
     async def endpoint(request: Request) -> dict[str, bool]:
-        return await _ingest(request, lambda body, ctx, salt: [segment.one(body, call, ctx, salt)])
+        return await _ingest(request, lambda body, ctx: [segment.one(body, call, ctx)])
 
     endpoint.__name__ = f"segment_{call}"
     return endpoint

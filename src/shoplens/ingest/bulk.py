@@ -15,7 +15,7 @@ from typing import Any
 
 from shoplens.app import lock_data_dir, open_components
 from shoplens.config import Settings
-from shoplens.ingest import handlers
+from shoplens.ingest import handlers, rates_store
 from shoplens.ingest.context import IngestContext, Limits
 from shoplens.ingest.formats import core, ecommerce
 from shoplens.ingest.money import CurrencyConverter
@@ -66,13 +66,19 @@ async def load(
     converter: CurrencyConverter | None = None,
     stages: Stages | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_rejected: Callable[[list[str]], None] | None = None,
     max_pending_rows: int = 500_000,
 ) -> LoadStats:
-    """Submit every ``(format, batch body)`` payload as historical events."""
+    """Submit every ``(format, batch body)`` payload as historical events.
+
+    ``on_rejected`` gets each payload's errors (``events[i]: message``) right after that
+    payload was read and before the next one is, so a caller streaming payloads from a file
+    can name the file's rows (``shoplens import``).
+    """
     base = IngestContext(
         tenant=tenant,
         limits=replace(limits or Limits(), max_event_bytes=1 << 20),
-        converter=converter or CurrencyConverter(),
+        converter=converter or rates_store.open_converter(pipeline.store),
         historical=True,
         stages=stages or Stages(),
     )
@@ -83,6 +89,8 @@ async def load(
             body, batch_type, max_events=None, empty="empty batch", too_many=""
         )
         outcome = handlers.many(raws, event_type, to_event, base)
+        if outcome.errors and on_rejected is not None:
+            on_rejected(outcome.errors)
         if outcome.errors and stats.first_errors is not None and len(stats.first_errors) < 5:
             stats.first_errors.extend(outcome.errors[: 5 - len(stats.first_errors)])
         result = await pipeline.submit(outcome.events)

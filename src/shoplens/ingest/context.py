@@ -43,5 +43,8 @@ class IngestContext:
     converter: CurrencyConverter = field(default_factory=CurrencyConverter)
     #: historical import (CLI, demo): timestamps are taken as given, however old.
     historical: bool = False
+    #: a batch body's ``sentAt`` (epoch ms): the client's send time for events without
+    #: their own, for clock-skew correction (``ingest.clock``)
+    sent_at: int | None = None
     #: what every event goes through after its format built it (``ingest.stages``)
     stages: Stages = field(default_factory=Stages)

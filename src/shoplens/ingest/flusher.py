@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ class Flusher:
         self._inflight: Batch | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        #: held around every insert; maintenance that rebuilds rollups from raw rows
+        #: (per-user deletion) holds it so no insert lands between its delete and rebuild
+        self.insert_lock = threading.Lock()
 
     @property
     def pending_rows(self) -> int:
@@ -97,7 +101,8 @@ class Flusher:
             batch = Batch(start, end)
             for _, _, payload in self.wal.records(start, end):
                 batch.events.extend(WAL_PAYLOAD.decode(payload))
-            insert_batch(self.store, self.wal, batch)
+            with self.insert_lock:
+                insert_batch(self.store, self.wal, batch)
             self.wal.save_checkpoint(Checkpoint(end))
             replayed += len(batch.events)
         for start, end, payload in self.wal.records(self.wal.checkpoint.flushed):
@@ -157,7 +162,8 @@ class Flusher:
         log.error("flush of %d events failed, will retry the same batch: %s", count, exc)
 
     def _insert(self, batch: Batch) -> None:
-        insert_batch(self.store, self.wal, batch)
+        with self.insert_lock:
+            insert_batch(self.store, self.wal, batch)
         self.wal.save_checkpoint(Checkpoint(batch.end))
 
     async def drain(self, attempts: int = 3) -> bool:

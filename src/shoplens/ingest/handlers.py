@@ -8,7 +8,7 @@ reported by index (seed 002's behaviour), the valid ones kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,6 +17,7 @@ from shoplens.errors import BadRequest, PayloadTooLarge
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event
 from shoplens.ingest.formats import decode
+from shoplens.ingest.normalize import timestamp_ms
 
 T = TypeVar("T")
 ToEvent = Callable[[Any, IngestContext], Event]
@@ -67,7 +68,29 @@ def batch_list(
     body: bytes, into: type[Any], *, max_events: int | None, empty: str, too_many: str
 ) -> list[msgspec.Raw]:
     """The ``events`` array of a batch body, with the format's own error texts."""
+    return _events(decode(body, into), max_events=max_events, empty=empty, too_many=too_many)
+
+
+def read_batch(
+    body: bytes,
+    into: type[Any],
+    ctx: IngestContext,
+    *,
+    max_events: int | None,
+    empty: str,
+    too_many: str,
+) -> tuple[list[msgspec.Raw], IngestContext]:
+    """``batch_list`` plus the context its events share: the body's optional ``sentAt``
+    (the client's send time, for clock-skew correction) set on the context."""
     batch = decode(body, into)
+    events = _events(batch, max_events=max_events, empty=empty, too_many=too_many)
+    sent = getattr(batch, "sentAt", None)
+    if sent is not None and sent != "":
+        ctx = replace(ctx, sent_at=timestamp_ms(sent, "sentAt", ctx))
+    return events, ctx
+
+
+def _events(batch: Any, *, max_events: int | None, empty: str, too_many: str) -> list[msgspec.Raw]:
     events = batch.events
     if not events:
         raise BadRequest(empty, field="events")

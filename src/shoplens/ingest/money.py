@@ -7,12 +7,18 @@ BHD three. Amounts are handled as ``Decimal`` built from the number's shortest r
 
 from __future__ import annotations
 
+import time
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
+from typing import TYPE_CHECKING
 
 from iso4217 import Currency
 
 from shoplens.errors import BadRequest
+
+if TYPE_CHECKING:
+    from shoplens.ingest.rates import RateBook
 
 
 @cache
@@ -40,6 +46,8 @@ def decimal_of(value: float | int | str | Decimal, field: str) -> Decimal:
 
 
 _INT64 = (-(2**63), 2**63 - 1)
+_MS_PER_DAY = 86_400_000
+_EPOCH = date(1970, 1, 1)
 
 
 def to_minor(amount: Decimal, currency: str, field: str = "amount") -> int:
@@ -64,23 +72,75 @@ def from_minor(minor: int | Decimal, currency: str) -> Decimal:
 
 
 class CurrencyConverter:
-    """Converts amounts into one tenant's base currency.
+    """Converts amounts into one tenant's base currency, at the rate of the amount's day.
 
-    Rates are "units of base per unit of the other currency"; with none loaded, only the
-    base currency itself is accepted and anything else is a 400 naming the currency.
+    Rates come from a :class:`~shoplens.ingest.rates.RateBook` (EUR-quoted, dated; cross
+    rates via EUR: one X is ``rate(base) / rate(X)`` base units), or from fixed
+    ``{(from, to): rate}`` pairs, which win when given (tests, simple setups). With neither
+    only the base currency itself is accepted; anything else is a 400 naming the currency.
+
+    TRICKY: this is on the ingest hot path (several amounts per event), so the cross rate
+    per (tenant, currency, base, day) is cached; :meth:`replace` swaps in a reloaded book
+    and drops the cache in one assignment, so a concurrent lookup sees old or new, whole.
     """
 
-    def __init__(self, rates: dict[tuple[str, str], Decimal] | None = None) -> None:
-        self.rates = rates or {}
+    _CACHE_LIMIT = 100_000
 
-    def to_base_minor(self, amount: Decimal, currency: str, base: str, field: str) -> int:
+    def __init__(
+        self, rates: dict[tuple[str, str], Decimal] | None = None, book: RateBook | None = None
+    ) -> None:
+        self.rates = rates or {}
+        self.book = book
+        self._cache: dict[tuple[int, str, str, int], Decimal] = {}
+
+    def replace(self, book: RateBook) -> None:
+        """Use a newly loaded book from now on."""
+        self.book, self._cache = book, {}
+
+    def to_base_minor(
+        self,
+        amount: Decimal,
+        currency: str,
+        base: str,
+        field: str,
+        *,
+        at_ms: int | None = None,
+        tenant_id: int = 0,
+    ) -> int:
+        """``amount`` of ``currency`` → minor units of ``base`` at the rate of ``at_ms``'s
+        UTC day (now when None): the latest rate on or before that day."""
         exponent(currency)  # unknown codes fail first, with the currency named
         if currency == base:
             return to_minor(amount, base, field)
         rate = self.rates.get((currency, base))
         if rate is None:
+            rate = self.cross_rate(currency, base, field, at_ms=at_ms, tenant_id=tenant_id)
+        return to_minor(amount * rate, base, field)
+
+    def cross_rate(
+        self, currency: str, base: str, field: str, *, at_ms: int | None, tenant_id: int
+    ) -> Decimal:
+        """Units of ``base`` per unit of ``currency`` on ``at_ms``'s day; 400 if unknown."""
+        day = (time.time_ns() // 1_000_000 if at_ms is None else at_ms) // _MS_PER_DAY
+        key = (tenant_id, currency, base, day)
+        cache = self._cache
+        rate = cache.get(key)
+        if rate is not None:
+            return rate
+        book = self.book
+        found_from = book.lookup(currency, day, tenant_id) if book else None
+        found_to = book.lookup(base, day, tenant_id) if book else None
+        if found_from is None or found_to is None:
+            missing = currency if found_from is None else base
+            on = "" if at_ms is None or book is None else f" on {_EPOCH + timedelta(days=day)}"
             raise BadRequest(
-                f"No exchange rate from {currency} to {base}: send amounts in {base} or load rates",
+                f"No exchange rate from {currency} to {base}{on}"
+                + (f" ({missing} has no rate on or before that day)" if on else "")
+                + f": send amounts in {base} or load rates",
                 field=field,
             )
-        return to_minor(amount * rate, base, field)
+        rate = found_to.rate / found_from.rate
+        if len(cache) >= self._CACHE_LIMIT:
+            cache.clear()
+        cache[key] = rate
+        return rate

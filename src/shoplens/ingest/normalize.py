@@ -23,7 +23,6 @@ from shoplens.ingest.money import decimal_of, exponent
 from shoplens.ingest.stages import Facts
 
 _EVENT_NAMESPACE = uuid.UUID("6f1d3c1e-6a0b-4c56-9a3e-2f0f5b7c8d10")
-_MAX_FUTURE_MS = 24 * 3600 * 1000
 
 
 def text(value: Any, field: str, ctx: IngestContext) -> str:
@@ -69,8 +68,9 @@ def properties(value: Any, field: str, ctx: IngestContext) -> dict[str, str]:
 def timestamp_ms(value: Any, field: str, ctx: IngestContext) -> int:
     """ISO 8601 (Z or offset; naive means UTC) or epoch ms → epoch ms.
 
-    Without a value the receive time is used. A time more than a day ahead of the server
-    clock is a client clock error: 400 naming the field.
+    Without a value the receive time is used. How far ahead or behind the server clock a
+    time may be is the clock stage's rule (``ingest.clock``: skew correction, future clamp,
+    retention), not a parsing one.
     """
     if value is None or value == "":
         return ctx.received_at
@@ -86,8 +86,6 @@ def timestamp_ms(value: Any, field: str, ctx: IngestContext) -> int:
         ms = int(parsed.timestamp() * 1000)
     else:
         raise BadRequest(f"{field} must be an ISO 8601 timestamp", field=field)
-    if not ctx.historical and ms > ctx.received_at + _MAX_FUTURE_MS:
-        raise BadRequest(f"{field} is more than 24 hours in the future", field=field)
     if ms < 0:
         raise BadRequest(f"{field} is before 1970", field=field)
     return ms
@@ -177,18 +175,35 @@ def quantity(value: Any, field: str) -> int:
 
 
 def convert(
-    ctx: IngestContext, amount: Decimal | None, currency: str, field: str
+    ctx: IngestContext, amount: Decimal | None, currency: str, field: str, *, at_ms: int
 ) -> tuple[int, str]:
-    """(base-currency minor units, amount as sent) for an optional amount."""
+    """(base-currency minor units, amount as sent) for an optional amount, converted at the
+    rate of the event's day (``at_ms``: the event's timestamp) with the tenant's overrides."""
     if amount is None:
         return 0, "0"
-    minor = ctx.converter.to_base_minor(amount, currency, ctx.tenant.base_currency, field)
+    minor = ctx.converter.to_base_minor(
+        amount, currency, ctx.tenant.base_currency, field, at_ms=at_ms, tenant_id=ctx.tenant.id
+    )
     return minor, str(amount)
 
 
 def finish_items(event: Event, items: list[Item]) -> None:
     event.items = items
     event.item_count = sum(item.quantity for item in items)
+
+
+def sent_at(timestamp: Any, value: Any, field: str, ctx: IngestContext) -> int | None:
+    """The client's send time (epoch ms) for skew correction, or None.
+
+    None when the event has no ``timestamp`` of its own: its time is then the receive time,
+    which needs no correction (correcting it would subtract the client's clock error from
+    the server's clock). Without ``value`` the request's (a batch body's) ``sentAt`` applies.
+    """
+    if timestamp is None or timestamp == "":
+        return None
+    if value is None or value == "":
+        return ctx.sent_at
+    return timestamp_ms(value, field, ctx)
 
 
 def finish(event: Event, ctx: IngestContext, *, ip: str, sent_at: int | None = None) -> Event:

@@ -1,8 +1,9 @@
 """The ingestion pipeline: canonical events in, durable acknowledgement out.
 
 ``submit`` is the one door every event comes through — HTTP routes, the demo generator
-and imports alike: de-duplicate purchases/refunds, append to the WAL (fsync), and return
-only then. The WAL writer hands durable events to the flusher, which stores them.
+and imports alike: de-duplicate purchases/refunds, charge the monthly quota (server only),
+append to the WAL (fsync), and return only then. The WAL writer hands durable events to
+the flusher, which stores them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 import msgspec
 
 from shoplens.config import Settings
+from shoplens.errors import TooManyRequests
 from shoplens.ingest.dedup import TransactionDedup
 from shoplens.ingest.event import Event
 from shoplens.ingest.flusher import Flusher
+from shoplens.ingest.stages import BLOCKED
 from shoplens.ingest.wal import WriteAheadLog
+from shoplens.quota import MonthlyQuota
 from shoplens.store import Store
 
 log = logging.getLogger("shoplens.ingest")
@@ -29,6 +33,7 @@ log = logging.getLogger("shoplens.ingest")
 class SubmitResult:
     accepted: int  # stored (or about to be, durably)
     duplicates: int  # dropped by transaction de-duplication
+    blocked: int = 0  # dropped by a severity-2 fraud rule (counted, never stored)
 
 
 class IngestPipeline:
@@ -38,8 +43,14 @@ class IngestPipeline:
         store: Store,
         *,
         on_flushed: Callable[[list[Event]], None] | None = None,
+        on_blocked: Callable[[list[Event]], None] | None = None,
+        quota: MonthlyQuota | None = None,
     ) -> None:
         self.settings = settings
+        #: monthly event quotas (the server's); None for bulk loads, which are not metered
+        self.quota = quota
+        #: receives the events fraud rules blocked (``ingest.fraud_stats`` counts them)
+        self.on_blocked = on_blocked
         self.store = store
         self.wal = WriteAheadLog(
             settings.wal_dir,
@@ -63,6 +74,9 @@ class IngestPipeline:
         replayed = await asyncio.to_thread(self.flusher.recover)
         await asyncio.to_thread(self.dedup.load, self.store)
         self.dedup.observe(self.flusher.replayed_events())
+        if self.quota is not None:
+            # Before the flusher task exists: the store and the replayed events are disjoint.
+            await asyncio.to_thread(self.quota.load, self.store, self.flusher.replayed_events())
         if replayed:
             log.info("replayed %d acknowledged events from the write-ahead log", replayed)
         self._tasks = [
@@ -73,22 +87,34 @@ class IngestPipeline:
 
     async def submit(self, events: list[Event]) -> SubmitResult:
         """Make ``events`` durable; returns once they are in the fsync'd WAL."""
+        blocked = [e for e in events if e.is_flagged == BLOCKED]
+        if blocked:  # never stored, never claimed by dedup: only counted
+            events = [e for e in events if e.is_flagged != BLOCKED]
+            if self.on_blocked is not None:
+                self.on_blocked(blocked)
         for event in events:
-            # One visitor id for every format (the rotating-salt hash comes with enrichment).
-            event.visitor_id = (
-                event.visitor_id or event.anonymous_id or event.user_id or event.ip_hash
-            )
+            # The privacy stage sets visitor_id; this fallback is for events built without
+            # stages (stage-less bulk loads), which never get an IP-derived id.
+            event.visitor_id = event.visitor_id or event.anonymous_id or event.user_id
         kept = self.dedup.claim(events)
+        if kept and self.quota is not None:
+            try:
+                self.quota.charge(kept)  # 429 over the monthly quota: nothing is stored
+            except TooManyRequests:
+                self.dedup.release(kept)
+                raise
         if kept:
             # The append runs to its end even if this caller is cancelled (client gone,
             # timeout): release the claim only when the append itself failed.
             append = asyncio.ensure_future(self.wal.append(self._encoder.encode(kept), kept))
             append.add_done_callback(functools.partial(self._release_if_failed, kept))
             await asyncio.shield(append)
-        return SubmitResult(len(kept), len(events) - len(kept))
+        return SubmitResult(len(kept), len(events) - len(kept), len(blocked))
 
     def _release_if_failed(self, kept: list[Event], append: asyncio.Future[object]) -> None:
         if append.cancelled() or append.exception() is not None:
+            if self.quota is not None:
+                self.quota.refund(kept)
             self.dedup.release(kept)
 
     async def wait_for_room(self, max_pending_rows: int) -> None:

@@ -68,5 +68,17 @@ def build_stages(settings: Settings, meta: MetaStore) -> Stages:
     """The stages of a running server or bulk load, in order: the clock first (a refused
     event costs nothing more), then enrichment, privacy (needs the IP and User-Agent the
     enrichment read) and fraud rules last (they judge the enriched event)."""
-    del settings, meta  # the stages are added by their own modules' issues
-    return Stages([])
+    # Imported here: the stage modules import the formats, which import this module.
+    from shoplens.ingest.clock import Clock
+    from shoplens.ingest.enrich import Enrich
+    from shoplens.ingest.fraud import Fraud, FraudSettings
+    from shoplens.ingest.privacy import Privacy, Salts
+
+    return Stages(
+        [
+            Clock.from_settings(settings, meta),
+            Enrich(),
+            Privacy(Salts(meta)),
+            Fraud(FraudSettings(meta, settings.key_cache_seconds)),  # last: judges the result
+        ]
+    )

@@ -19,8 +19,8 @@ Definitions (every figure excludes flagged events, ``is_flagged = 1``):
 - ``avg_discount`` (coupons): mean ``discount`` of the orders with that ``coupon_code``
   (orders without a coupon are left out), computed exactly, rounded to the currency.
 - devices / platforms / countries: the typed ``device_type``/``platform``/``country``
-  columns; an empty value is reported as ``"unknown"``. TRICKY: enrichment from the IP and
-  user agent does not exist yet, so today most events land in ``"unknown"``.
+  columns, filled at ingestion by the enrichment stage (``ingest/enrich.py``) from the IP
+  and User-Agent; an empty value (no IP or UA, a private address) is ``"unknown"``.
 - top products (:func:`top_products`): purchase rows of ``event_items``; ``revenue`` =
   sum(price * quantity), ``quantity`` = sum(quantity), ``orders`` = distinct events,
   ``item_name`` = the latest non-empty name. Always read from the raw table: the

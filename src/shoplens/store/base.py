@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -25,6 +25,15 @@ class Store(Protocol):
 
     def query(self, sql: str, params: Params | None = None) -> pa.Table:
         """Run a SELECT with bound ``{name:Type}`` parameters and return its rows as Arrow."""
+        ...
+
+    def stream(
+        self, sql: str, params: Params | None = None, *, batch_rows: int = 65_536
+    ) -> Generator[pa.RecordBatch, None, None]:
+        """Run a SELECT and yield its rows as Arrow record batches while it runs, so a result
+        larger than memory can be written out (exports). About ``batch_rows`` rows a batch
+        (the engine's blocks may make them somewhat larger or smaller). Close the iterator
+        (or exhaust it) to end the query; an abandoned one ends when garbage-collected."""
         ...
 
     def command(self, sql: str, params: Params | None = None) -> None:

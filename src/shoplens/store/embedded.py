@@ -8,6 +8,7 @@ connection per thread, all on the same path.
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 from pathlib import Path
 
 import chdb
@@ -52,6 +53,23 @@ class EmbeddedStore:
     def query(self, sql: str, params: Params | None = None) -> pa.Table:
         result: pa.Table = self._conn().query(sql, "ArrowTable", params=_bind(params))
         return result
+
+    def stream(
+        self, sql: str, params: Params | None = None, *, batch_rows: int = 65_536
+    ) -> Generator[pa.RecordBatch, None, None]:
+        # TRICKY: a streaming query holds its connection's one cursor until it ends, and a
+        # response streamed by the server pulls each batch on whichever worker thread is
+        # free; so the stream gets a connection of its own rather than the thread's.
+        with _LOCK:
+            conn = chdb.connect(self.path)
+        try:
+            result = conn.send_query(sql, "Arrow", params=_bind(params))
+            try:
+                yield from result.record_batch(rows_per_batch=batch_rows)
+            finally:
+                result.cancel()  # a no-op once exhausted; ends the query when abandoned
+        finally:
+            conn.close()
 
     def command(self, sql: str, params: Params | None = None) -> None:
         self._conn().query(sql, "Null", params=_bind(params))

@@ -8,6 +8,7 @@ returns only once its rows are written.
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -52,6 +53,21 @@ class ServerStore:
     def query(self, sql: str, params: Params | None = None) -> pa.Table:
         result: pa.Table = self._client().query_arrow(sql, parameters=dict(params or {}))
         return result
+
+    def stream(
+        self, sql: str, params: Params | None = None, *, batch_rows: int = 65_536
+    ) -> Generator[pa.RecordBatch, None, None]:
+        # A client of its own (like the embedded store's connection): the response may pull
+        # batches on several threads while this thread's client serves other queries.
+        # Batches are the server's blocks; ``max_block_size`` asks for about batch_rows.
+        client = clickhouse_connect.get_client(**self._kwargs)
+        try:
+            settings = {"max_block_size": batch_rows}
+            params = dict(params or {})
+            with client.query_arrow_stream(sql, parameters=params, settings=settings) as batches:
+                yield from batches
+        finally:
+            client.close()
 
     def command(self, sql: str, params: Params | None = None) -> None:
         self._client().command(sql, parameters=dict(params or {}))

@@ -13,13 +13,11 @@ from shoplens.errors import BadRequest, PayloadTooLarge
 from shoplens.ingest.context import IngestContext, Limits
 from shoplens.ingest.event import Event
 from shoplens.ingest.formats import segment
-from shoplens.ingest.formats.landing import ip_hash
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.meta import MetaStore
 from tests.conftest import TenantKeys
 
 RECEIVED = 1_705_315_000_000  # 2024-01-15T10:36:40Z
-SALT = "test-salt"
 MakeCtx = Callable[..., IngestContext]
 
 
@@ -47,7 +45,7 @@ def encode(body: dict[str, Any]) -> bytes:
 def call(ctx: IngestContext, kind: str, **body: Any) -> Event:
     """One message through the single-call path, as ``/v1/<kind>`` runs it."""
     body.setdefault("userId", "u-1")
-    return segment.one(encode(body), kind, ctx, SALT)
+    return segment.one(encode(body), kind, ctx)
 
 
 def track(
@@ -383,15 +381,10 @@ def test_the_user_agent_is_the_messages_never_a_server_sdks(make_ctx: MakeCtx) -
     assert track(ctx, "Order Shipped").user_agent == ""
 
 
-def test_the_ip_is_hashed_with_the_tenant_salt_never_kept(ctx: IngestContext) -> None:
+def test_the_ip_is_never_kept_in_the_event(ctx: IngestContext) -> None:
     event = track(ctx, "Signed Up", context={"ip": "203.0.113.7"})
-    assert event.ip_hash == ip_hash(SALT, "203.0.113.7")
+    assert event.ip_hash == ""  # seed 004's ip_hash is for landing-page events only
     assert b"203.0.113.7" not in msgspec.json.encode(event)
-
-
-def test_without_a_context_ip_the_request_address_is_hashed(make_ctx: MakeCtx) -> None:
-    event = track(make_ctx(ip="198.51.100.1"), "Signed Up")
-    assert event.ip_hash == ip_hash(SALT, "198.51.100.1")
 
 
 def test_a_wrongly_typed_context_field_is_a_400_naming_it(ctx: IngestContext) -> None:
@@ -422,9 +415,9 @@ def test_timestamps_are_iso_then_original_timestamp_then_receive_time(
 
 
 def test_every_call_needs_a_user_or_anonymous_id(ctx: IngestContext) -> None:
-    error = rejected(lambda: segment.one(encode({"event": "A"}), "track", ctx, SALT))
+    error = rejected(lambda: segment.one(encode({"event": "A"}), "track", ctx))
     assert (error.message, error.field) == ("userId or anonymousId is required", "userId")
-    event = segment.one(encode({"event": "A", "anonymousId": 42}), "track", ctx, SALT)
+    event = segment.one(encode({"event": "A", "anonymousId": 42}), "track", ctx)
     assert event.anonymous_id == "42"
 
 
@@ -436,7 +429,7 @@ def test_the_route_names_the_call_whatever_the_body_says(ctx: IngestContext) -> 
 def test_an_event_over_the_event_limit_is_a_413(ctx: IngestContext) -> None:
     big = {"userId": "u", "event": "A", "properties": {"blob": "x" * (32 * 1024)}}
     with pytest.raises(PayloadTooLarge):
-        segment.one(encode(big), "track", ctx, SALT)
+        segment.one(encode(big), "track", ctx)
 
 
 # --- other calls -------------------------------------------------------------------------
@@ -528,7 +521,7 @@ def test_a_batch_maps_every_message_under_the_batch_context(ctx: IngestContext) 
         "sentAt": "2024-01-15T10:00:00Z",
         "writeKey": "pk_ignored_here",
     }
-    events = segment.batch_events(encode(body), ctx, SALT)
+    events = segment.batch_events(encode(body), ctx)
     assert [e.event_type for e in events] == ["identify", "Signed Up", "page_view"]
     assert [e.device_type for e in events] == ["android"] * 3
     # a message's own context fields win over the batch's
@@ -543,7 +536,7 @@ def test_one_invalid_message_rejects_the_batch_naming_its_index(ctx: IngestConte
             {"type": "track", "userId": "u"},
         ]
     }
-    error = rejected(lambda: segment.batch_events(encode(body), ctx, SALT))
+    error = rejected(lambda: segment.batch_events(encode(body), ctx))
     assert (error.message, error.field) == (
         "batch[2]: event is required for track calls",
         "batch[2].event",
@@ -574,13 +567,13 @@ def test_one_invalid_message_rejects_the_batch_naming_its_index(ctx: IngestConte
 def test_batch_errors_name_the_message_and_field(
     ctx: IngestContext, message: dict[str, Any], text: str, field: str
 ) -> None:
-    error = rejected(lambda: segment.batch_events(encode({"batch": [message]}), ctx, SALT))
+    error = rejected(lambda: segment.batch_events(encode({"batch": [message]}), ctx))
     assert (error.message, error.field) == (text, field)
 
 
 @pytest.mark.parametrize("body", [{}, {"batch": []}, {"batch": None}])
 def test_a_batch_needs_messages(ctx: IngestContext, body: dict[str, Any]) -> None:
-    error = rejected(lambda: segment.batch_events(encode(body), ctx, SALT))
+    error = rejected(lambda: segment.batch_events(encode(body), ctx))
     assert (error.message, error.field) == ("batch is required and must not be empty", "batch")
 
 
@@ -588,7 +581,7 @@ def test_an_oversized_batch_message_is_a_413_naming_it(ctx: IngestContext) -> No
     big = {"type": "track", "userId": "u", "event": "A", "properties": {"b": "x" * 33_000}}
     body = {"batch": [{"type": "track", "userId": "u", "event": "A"}, big]}
     with pytest.raises(PayloadTooLarge) as caught:
-        segment.batch_events(encode(body), ctx, SALT)
+        segment.batch_events(encode(body), ctx)
     assert caught.value.message == "batch[1] is larger than 32768 bytes"
 
 

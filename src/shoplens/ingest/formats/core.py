@@ -27,6 +27,7 @@ from shoplens.ingest.normalize import (
     minor_amount,
     properties,
     quantity,
+    sent_at,
     text,
     timestamp_ms,
 )
@@ -56,15 +57,18 @@ class CoreEventIn(msgspec.Struct):
     anonymousId: str | None = None
     sessionId: str | None = None
     timestamp: str | int | None = None
+    sentAt: str | int | None = None  # extension (ingest.clock)
     properties: dict[str, Any] | None = None
     context: ContextIn | None = None
 
 
 class CoreBatchIn(msgspec.Struct):
     events: list[msgspec.Raw] | None = None
+    #: extension: the client's send time, for clock-skew correction (``ingest.clock``)
+    sentAt: str | int | None = None
 
 
-def _product_item(props: dict[str, Any], currency: str, ctx: IngestContext) -> Item:
+def _product_item(props: dict[str, Any], currency: str, ctx: IngestContext, at_ms: int) -> Item:
     product_id = identifier(props.get("productId"), "properties.productId", ctx)
     if not product_id:
         raise BadRequest("properties.productId is required", field="properties.productId")
@@ -73,6 +77,7 @@ def _product_item(props: dict[str, Any], currency: str, ctx: IngestContext) -> I
         minor_amount(props.get("price"), "properties.price", currency),
         currency,
         "properties.price",
+        at_ms=at_ms,
     )
     return Item(
         item_id=product_id,
@@ -88,7 +93,7 @@ def _product_item(props: dict[str, Any], currency: str, ctx: IngestContext) -> I
     )
 
 
-def _order_items(value: Any, currency: str, ctx: IngestContext) -> list[Item]:
+def _order_items(value: Any, currency: str, ctx: IngestContext, at_ms: int) -> list[Item]:
     """``items`` of an order: a count (as in the seed) or a list of product objects."""
     if not isinstance(value, list):
         return []
@@ -104,7 +109,7 @@ def _order_items(value: Any, currency: str, ctx: IngestContext) -> list[Item]:
                 f"properties.items[{i}] must be an object", field=f"properties.items[{i}]"
             )
         try:
-            items.append(_product_item(entry, currency, ctx))
+            items.append(_product_item(entry, currency, ctx, at_ms))
         except BadRequest as exc:
             field = f"properties.items[{i}].{(exc.field or '').removeprefix('properties.')}"
             raise BadRequest(exc.message.replace(exc.field or "", field), field=field) from None
@@ -155,7 +160,7 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
 
     items: list[Item] = []
     if kind in _PRODUCT_TYPES:
-        items = [_product_item(source_props, currency, ctx)]
+        items = [_product_item(source_props, currency, ctx, event.timestamp)]
     elif kind in _ORDER_TYPES or kind == "begin_checkout":
         if kind in _ORDER_TYPES:
             order_id = identifier(source_props.get("orderId"), "properties.orderId", ctx)
@@ -170,8 +175,10 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
                 )
             event.transaction_id = order_id
         amount = minor_amount(source_props.get("total"), "properties.total", currency)
-        event.revenue, event.original_revenue = convert(ctx, amount, currency, "properties.total")
-        items = _order_items(source_props.get("items"), currency, ctx)
+        event.revenue, event.original_revenue = convert(
+            ctx, amount, currency, "properties.total", at_ms=event.timestamp
+        )
+        items = _order_items(source_props.get("items"), currency, ctx, event.timestamp)
     finish_items(event, items)
     if not items:
         count = source_props.get("items", source_props.get("itemCount"))
@@ -180,4 +187,9 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
                 field = "properties.items" if "items" in source_props else "properties.itemCount"
                 raise BadRequest(f"{field} is too large", field=field)
             event.item_count = count
-    return finish(event, ctx, ip=text(context.ip, "context.ip", ctx) or ctx.ip)
+    return finish(
+        event,
+        ctx,
+        ip=text(context.ip, "context.ip", ctx) or ctx.ip,
+        sent_at=sent_at(raw.timestamp, raw.sentAt, "sentAt", ctx),
+    )

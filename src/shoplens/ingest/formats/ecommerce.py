@@ -26,6 +26,7 @@ from shoplens.ingest.normalize import (
     major_amount,
     properties,
     quantity,
+    sent_at,
     text,
     timestamp_ms,
 )
@@ -65,6 +66,7 @@ class EcommerceIn(msgspec.Struct):
     items: list[ItemIn] | None = None
     properties: dict[str, Any] | None = None
     timestamp: str | int | None = None
+    sentAt: str | int | None = None  # extension (ingest.clock)
     search_term: str | None = None
     page_url: str | None = None
     referrer: str | None = None
@@ -73,9 +75,11 @@ class EcommerceIn(msgspec.Struct):
 
 class BatchIn(msgspec.Struct):
     events: list[msgspec.Raw] | None = None
+    #: extension: the client's send time, for clock-skew correction (``ingest.clock``)
+    sentAt: str | int | None = None
 
 
-def to_item(raw: ItemIn, index: int, currency: str, ctx: IngestContext) -> Item:
+def to_item(raw: ItemIn, index: int, currency: str, ctx: IngestContext, at_ms: int) -> Item:
     field = f"items[{index}]"
     item_id = identifier(raw.item_id, f"{field}.item_id", ctx)
     if not item_id:
@@ -83,10 +87,18 @@ def to_item(raw: ItemIn, index: int, currency: str, ctx: IngestContext) -> Item:
     item_currency = (raw.currency or currency).upper()
     exponent(item_currency)
     price, original_price = convert(
-        ctx, major_amount(raw.price, f"{field}.price"), item_currency, f"{field}.price"
+        ctx,
+        major_amount(raw.price, f"{field}.price"),
+        item_currency,
+        f"{field}.price",
+        at_ms=at_ms,
     )
     discount, _ = convert(
-        ctx, major_amount(raw.discount, f"{field}.discount"), item_currency, f"{field}.discount"
+        ctx,
+        major_amount(raw.discount, f"{field}.discount"),
+        item_currency,
+        f"{field}.discount",
+        at_ms=at_ms,
     )
     return Item(
         item_id=item_id,
@@ -105,6 +117,13 @@ def to_item(raw: ItemIn, index: int, currency: str, ctx: IngestContext) -> Item:
         coupon_code=text(raw.coupon_code, f"{field}.coupon_code", ctx),
         discount=discount,
     )
+
+
+def _base(
+    ctx: IngestContext, value: int | float | None, currency: str, field: str, at_ms: int
+) -> int:
+    """An optional order-level amount in base minor units (0 when absent)."""
+    return convert(ctx, major_amount(value, field), currency, field, at_ms=at_ms)[0]
 
 
 def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
@@ -128,8 +147,9 @@ def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
     currency = (raw.currency or ctx.tenant.base_currency).upper()
     exponent(currency)  # an unknown code is a 400 even when no amount needs it
     props = properties(raw.properties, "properties", ctx)
+    at_ms = timestamp_ms(raw.timestamp, "timestamp", ctx)  # amounts convert at its day's rate
     revenue, original_revenue = convert(
-        ctx, major_amount(raw.revenue, "revenue"), currency, "revenue"
+        ctx, major_amount(raw.revenue, "revenue"), currency, "revenue", at_ms=at_ms
     )
     context = raw.context or ContextIn()
     event = Event(
@@ -138,7 +158,7 @@ def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
         event_type=name,
         event_name=name,
         source="ecommerce",
-        timestamp=timestamp_ms(raw.timestamp, "timestamp", ctx),
+        timestamp=at_ms,
         received_at=ctx.received_at,
         user_id=identifier(raw.user_id, "user_id", ctx),
         anonymous_id=text(raw.anonymous_id, "anonymous_id", ctx),
@@ -151,9 +171,9 @@ def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
         transaction_id=transaction_id,
         currency=ctx.tenant.base_currency,
         revenue=revenue,
-        discount=convert(ctx, major_amount(raw.discount, "discount"), currency, "discount")[0],
-        shipping=convert(ctx, major_amount(raw.shipping, "shipping"), currency, "shipping")[0],
-        tax=convert(ctx, major_amount(raw.tax, "tax"), currency, "tax")[0],
+        discount=_base(ctx, raw.discount, currency, "discount", at_ms),
+        shipping=_base(ctx, raw.shipping, currency, "shipping", at_ms),
+        tax=_base(ctx, raw.tax, currency, "tax", at_ms),
         original_currency=currency,
         original_revenue=original_revenue,
         coupon_code=text(raw.coupon_code, "coupon_code", ctx),
@@ -165,5 +185,11 @@ def to_event(raw: EcommerceIn, ctx: IngestContext) -> Event:
         text(raw.page_url or context.page, "page_url", ctx),
         text(raw.referrer or context.referrer, "referrer", ctx),
     )
-    finish_items(event, [to_item(item, i, currency, ctx) for i, item in enumerate(raw.items or [])])
-    return finish(event, ctx, ip=text(context.ip, "context.ip", ctx) or ctx.ip)
+    items = raw.items or []
+    finish_items(event, [to_item(item, i, currency, ctx, at_ms) for i, item in enumerate(items)])
+    return finish(
+        event,
+        ctx,
+        ip=text(context.ip, "context.ip", ctx) or ctx.ip,
+        sent_at=sent_at(raw.timestamp, raw.sentAt, "sentAt", ctx),
+    )

@@ -1,7 +1,8 @@
 """Seed 004: ``POST /api/analytics/track``, the public landing-page tracker.
 
-No key: the body names the tenant. The visitor is identified only by ``ip_hash``, the first
-45 characters of SHA-256 over the tenant's salt and the IP; the IP itself is never stored.
+No key: the body names the tenant. The visitor is identified only by hashes of the IP made
+by the privacy stage (``ingest.privacy``): ``ip_hash``, the first 45 characters of SHA-256
+over the tenant's salt of the day and the IP, and the visitor hash; the IP is never stored.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class LandingIn(msgspec.Struct):
 
 
 def ip_hash(salt: str, ip: str) -> str:
+    """Seed 004's hash: the first 45 hex characters of SHA-256 over ``salt:ip``."""
     return hashlib.sha256(f"{salt}:{ip}".encode()).hexdigest()[:IP_HASH_LENGTH]
 
 
@@ -53,10 +55,9 @@ def validate(raw: LandingIn) -> tuple[int, str]:
     return raw.tenant_id, kind
 
 
-def to_event(raw: LandingIn, ctx: IngestContext, salt: str) -> Event:
+def to_event(raw: LandingIn, ctx: IngestContext) -> Event:
     _, kind = validate(raw)
     meta = raw.metadata or {}
-    hashed = ip_hash(salt, ctx.ip) if ctx.ip else ""
     event = Event(
         tenant_id=ctx.tenant.id,
         event_id=event_id(ctx, None),
@@ -65,9 +66,7 @@ def to_event(raw: LandingIn, ctx: IngestContext, salt: str) -> Event:
         source="landing",
         timestamp=ctx.received_at,
         received_at=ctx.received_at,
-        visitor_id=hashed,
         user_agent=ctx.user_agent,
-        ip_hash=hashed,
         properties=properties(meta, "metadata", ctx),
     )
     page = meta.get("page") or meta.get("url")

@@ -23,7 +23,6 @@ from shoplens.errors import BadRequest
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import ECOMMERCE_TYPES, Event, Item
 from shoplens.ingest.formats import decode
-from shoplens.ingest.formats.landing import ip_hash
 from shoplens.ingest.handlers import check_event_size
 from shoplens.ingest.money import exponent
 from shoplens.ingest.normalize import (
@@ -36,6 +35,7 @@ from shoplens.ingest.normalize import (
     major_amount,
     properties,
     quantity,
+    sent_at,
     text,
     timestamp_ms,
 )
@@ -161,15 +161,15 @@ def write_key(body: bytes) -> str | None:
         return None
 
 
-def one(body: bytes, call: str, ctx: IngestContext, salt: str = "") -> Event:
+def one(body: bytes, call: str, ctx: IngestContext) -> Event:
     """The body of a single-call route (``/v1/track`` …): the route names the call."""
     check_event_size(len(body), ctx)
     message = decode(body, MessageIn)
     message.type = call
-    return to_event(message, ctx, salt)
+    return to_event(message, ctx)
 
 
-def batch_events(body: bytes, ctx: IngestContext, salt: str = "") -> list[Event]:
+def batch_events(body: bytes, ctx: IngestContext) -> list[Event]:
     """Every message of a ``/v1/batch`` body, or the error of the first invalid one."""
     batch = decode(body, BatchIn)
     if not batch.batch:
@@ -181,21 +181,23 @@ def batch_events(body: bytes, ctx: IngestContext, salt: str = "") -> list[Event]
         try:
             message = decode(raw, MessageIn)
             message.context = _merged(batch.context, message.context)
-            events.append(to_event(message, ctx, salt))
+            if message.sentAt is None:  # analytics-node stamps the batch, not each message
+                message.sentAt = batch.sentAt
+            events.append(to_event(message, ctx))
         except BadRequest as exc:
             field = f"batch[{i}].{exc.field}" if exc.field else f"batch[{i}]"
             raise BadRequest(f"batch[{i}]: {exc.message}", field=field) from None
     return events
 
 
-def to_event(raw: MessageIn, ctx: IngestContext, salt: str = "") -> Event:
-    """One message → Event. ``salt`` is the tenant's IP-hash salt: the IP is never stored."""
+def to_event(raw: MessageIn, ctx: IngestContext) -> Event:
+    """One message → Event. Its IP goes to the stages as a fact and is never stored."""
     build = _BUILDERS.get(raw.type or "")
     if build is None:
         if not raw.type:
             raise BadRequest("type is required", field="type")
         raise BadRequest(f"type must be one of: {', '.join(CALLS)}", field="type")
-    event = _common(raw, ctx, salt)
+    event = _common(raw, ctx)
     build(event, raw, ctx)
     context = raw.context or ContextIn()
     # A page/screen call's own url/path/referrer/title describe the page better than
@@ -206,7 +208,14 @@ def to_event(raw: MessageIn, ctx: IngestContext, salt: str = "") -> Event:
         event.page_title = text(raw.name, "name", ctx)
     if context.locale:
         event.properties.setdefault("locale", text(context.locale, "context.locale", ctx))
-    return finish(event, ctx, ip=text(context.ip, "context.ip", ctx) or ctx.ip)
+    # Segment uses the request's address when the message has none, as analytics.js relies
+    # on (a browser cannot know its IP).
+    return finish(
+        event,
+        ctx,
+        ip=text(context.ip, "context.ip", ctx) or ctx.ip,
+        sent_at=sent_at(_client_time(raw), raw.sentAt, "sentAt", ctx),
+    )
 
 
 # --- common fields ---------------------------------------------------------------------
@@ -227,30 +236,36 @@ def _merged(outer: ContextIn | None, inner: ContextIn | None) -> ContextIn | Non
 def _timestamp(raw: MessageIn, ctx: IngestContext) -> int:
     """``timestamp`` (Segment) or ``originalTimestamp`` (RudderStack), else receive time.
 
-    Segment also corrects client clock skew with ``sentAt``; we do not: the corrected
-    time moves with every retry, and a stable timestamp keeps an SDK retry's row identical
-    (same sorting key) so ReplacingMergeTree can collapse it with the first.
+    This is the client's clock. The clock stage corrects it with ``sentAt`` as Segment
+    does (``timestamp = receivedAt - (sentAt - originalTimestamp)``, ``ingest.clock``).
+    Retries stay idempotent: the event id comes from ``messageId``, so a resent message is
+    the same row id, and a client clock within the skew tolerance is not corrected at all,
+    so the retry's timestamp — part of the sorting key ReplacingMergeTree collapses on — is
+    identical too. A clock off by more than the tolerance is corrected per attempt, and its
+    retries may differ by their latency difference (``Clock.correct``).
     """
     if raw.timestamp is not None:
         return timestamp_ms(raw.timestamp, "timestamp", ctx)
     return timestamp_ms(raw.originalTimestamp, "originalTimestamp", ctx)
 
 
+def _client_time(raw: MessageIn) -> str | int | None:
+    return raw.timestamp if raw.timestamp is not None else raw.originalTimestamp
+
+
 def _short(value: str | None, field: str, ctx: IngestContext) -> str:
     return text(value, field, ctx)[:_SHORT]
 
 
-def _common(raw: MessageIn, ctx: IngestContext, salt: str) -> Event:
+def _common(raw: MessageIn, ctx: IngestContext) -> Event:
     user_id = identifier(raw.userId, "userId", ctx)
     anonymous_id = identifier(raw.anonymousId, "anonymousId", ctx)
     if not user_id and not anonymous_id:
         raise BadRequest("userId or anonymousId is required", field="userId")
     context = raw.context or ContextIn()
     campaign = context.campaign or CampaignContext()
-    # Segment uses the request's address when the message has none, as analytics.js relies
-    # on (a browser cannot know its IP). The user agent gets no such fallback: analytics.js
-    # always sends context.userAgent, so the request's is a server SDK's, not the shopper's.
-    ip = text(context.ip, "context.ip", ctx) or ctx.ip
+    # The user agent gets no fallback to the request's: analytics.js always sends
+    # context.userAgent, so the request's is a server SDK's, not the shopper's.
     kind = raw.type or ""
     return Event(
         tenant_id=ctx.tenant.id,
@@ -270,7 +285,6 @@ def _common(raw: MessageIn, ctx: IngestContext, salt: str) -> Event:
         device_type=_short((context.device or DeviceContext()).type, "context.device.type", ctx),
         os=_short((context.os or OsContext()).name, "context.os.name", ctx),
         user_agent=text(context.userAgent, "context.userAgent", ctx),
-        ip_hash=ip_hash(salt, ip) if ip else "",
         currency=ctx.tenant.base_currency,
         original_currency=ctx.tenant.base_currency,
     )
@@ -389,18 +403,19 @@ def _ecommerce(event: Event, spec: SpecEvent, props: dict[str, Any], ctx: Ingest
     event.transaction_id = order_id
     event.original_currency = currency
     event.revenue, event.original_revenue = convert(
-        ctx, revenue, currency, f"properties.{revenue_field}"
+        ctx, revenue, currency, f"properties.{revenue_field}", at_ms=event.timestamp
     )
     for name in ("shipping", "tax", "discount"):
         field = f"properties.{name}"
-        setattr(event, name, convert(ctx, major_amount(props.get(name), field), currency, field)[0])
+        amount = major_amount(props.get(name), field)
+        setattr(event, name, convert(ctx, amount, currency, field, at_ms=event.timestamp)[0])
     # Coupon Applied names its coupon coupon_name/coupon_id; orders say coupon.
     coupon_key = next((k for k in _COUPON_KEYS if props.get(k) is not None), "coupon")
     event.coupon_code = identifier(props.get(coupon_key), f"properties.{coupon_key}", ctx)
     event.cart_id = identifier(props.get("cart_id"), "properties.cart_id", ctx)
     if spec.event_type == "search":
         event.search_term = text(props.get("query"), "properties.query", ctx)
-    items = _items(spec, props, currency, ctx)
+    items = _items(spec, props, currency, ctx, event.timestamp)
     if rules and rules.requires_items and not items:
         raise BadRequest(
             f"properties.product_id is required for {label} calls", field="properties.product_id"
@@ -408,9 +423,11 @@ def _ecommerce(event: Event, spec: SpecEvent, props: dict[str, Any], ctx: Ingest
     finish_items(event, items)
 
 
-def _items(spec: SpecEvent, props: dict[str, Any], currency: str, ctx: IngestContext) -> list[Item]:
+def _items(
+    spec: SpecEvent, props: dict[str, Any], currency: str, ctx: IngestContext, at_ms: int
+) -> list[Item]:
     if spec.products == ONE:
-        item = _item(props, "properties", currency, ctx)
+        item = _item(props, "properties", currency, ctx, at_ms)
         return [item] if item else []
     if spec.products != LIST or props.get("products") is None:
         return []
@@ -427,7 +444,7 @@ def _items(spec: SpecEvent, props: dict[str, Any], currency: str, ctx: IngestCon
         field = f"properties.products[{i}]"
         if not isinstance(product, dict):
             raise BadRequest(f"{field} must be an object", field=field)
-        item = _item(product, field, currency, ctx)
+        item = _item(product, field, currency, ctx, at_ms)
         if item is None:
             raise BadRequest(f"{field}.product_id is required", field=f"{field}.product_id")
         if spec.event_type == "view_item_list":
@@ -438,7 +455,9 @@ def _items(spec: SpecEvent, props: dict[str, Any], currency: str, ctx: IngestCon
     return items
 
 
-def _item(product: dict[str, Any], field: str, currency: str, ctx: IngestContext) -> Item | None:
+def _item(
+    product: dict[str, Any], field: str, currency: str, ctx: IngestContext, at_ms: int
+) -> Item | None:
     """A Segment product (``product_id``, else ``sku``) → Item; None without either id."""
     item_id = identifier(product.get("product_id"), f"{field}.product_id", ctx) or identifier(
         product.get("sku"), f"{field}.sku", ctx
@@ -446,7 +465,11 @@ def _item(product: dict[str, Any], field: str, currency: str, ctx: IngestContext
     if not item_id:
         return None
     price, original_price = convert(
-        ctx, major_amount(product.get("price"), f"{field}.price"), currency, f"{field}.price"
+        ctx,
+        major_amount(product.get("price"), f"{field}.price"),
+        currency,
+        f"{field}.price",
+        at_ms=at_ms,
     )
     return Item(
         item_id=item_id,

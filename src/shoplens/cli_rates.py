@@ -1,0 +1,155 @@
+"""``shoplens rates``: load exchange-rate files into the store and show the rates in use.
+
+``rates load FILE`` stores the global rates (every tenant's conversions use them) or, with
+``--tenant``, one tenant's overrides; the file is an ECB ``eurofxref`` CSV or the JSON shape
+of ``PUT /v1/settings/exchange-rates`` (see :mod:`shoplens.ingest.rates`). It opens the
+store itself, so it needs the data directory free (a running embedded server holds it:
+use the PUT route then, or stop the server; the server reads rates at start).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shoplens.config import Settings
+from shoplens.errors import BadRequest
+from shoplens.ingest import rates_store
+from shoplens.ingest.rates import GLOBAL, QUOTE, date_of_day, day_number, parse_date, parse_file
+from shoplens.store import Store
+
+rates_app = typer.Typer(help="Load and show exchange rates.", no_args_is_help=True)
+console = Console(stderr=True)
+out = Console()
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="SHOPLENS_DATA_DIR",
+        help="Data directory.",
+        show_default="./shoplens-data",
+    ),
+]
+TenantOption = Annotated[
+    int | None,
+    typer.Option("--tenant", help="A tenant's overrides instead of the global rates."),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@contextmanager
+def _opened(data_dir: Path | None, tenant: int | None) -> Iterator[Store]:
+    """The data dir locked, its store open and migrated; ``tenant`` checked to exist."""
+    from shoplens.app import DataDirLocked, lock_data_dir, open_components
+
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    try:
+        lock = lock_data_dir(settings.data_dir)
+    except DataDirLocked as exc:
+        raise _fail(str(exc)) from None
+    try:
+        store, meta = open_components(settings, None)
+        try:
+            rates_store.ensure_snapshot(store)  # as the server does at start
+            if tenant is not None and tenant != GLOBAL and meta.tenant(tenant) is None:
+                raise _fail(f"no tenant {tenant}; see `shoplens tenants list`")
+            yield store
+        finally:
+            meta.close()
+            store.close()
+    finally:
+        os.close(lock)
+
+
+@rates_app.command("load")
+def load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON file.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or json (default: from the file name)."),
+    ] = None,
+    tenant: TenantOption = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Store the rates of FILE (an ECB eurofxref CSV, or JSON); reloads replace by date."""
+    chosen = (fmt or ("json" if file.suffix.lower() == ".json" else "csv")).lower()
+    try:
+        rates = parse_file(file.read_text("utf-8"), chosen)
+    except BadRequest as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        raise _fail(f"{file}{where}: {exc.message}") from None
+    if not rates.days:
+        raise _fail(f"{file}: no rates found")
+    with _opened(data_dir, tenant) as store:
+        console.print(
+            f"rates: parsed {rates.count:,} rates for {len(rates.days):,} dates; storing…"
+        )
+        rates_store.save(store, rates, tenant_id=tenant or GLOBAL, source=f"file:{file.name}")
+    first, last = min(rates.days), max(rates.days)
+    scope = f"tenant {tenant}" if tenant else "global"
+    out.print(
+        f"loaded {rates.count:,} {scope} rates for {len(rates.days):,} dates "
+        f"({first} … {last}); a running server picks them up at its next start"
+    )
+
+
+@rates_app.command("show")
+def show(
+    date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today, UTC).")] = None,
+    tenant: TenantOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """The rate per 1 EUR of every currency on DATE (the latest on or before it)."""
+    try:
+        day = day_number(parse_date(date, "--date") if date else datetime.now(UTC).date())
+    except BadRequest as exc:
+        raise _fail(exc.message) from None
+    with _opened(data_dir, tenant) as store:
+        book = rates_store.load_book(store)
+    found = []
+    for currency in book.currencies(tenant or GLOBAL):
+        hit = book.lookup(currency, day, tenant or GLOBAL)
+        if hit is not None and currency != QUOTE:
+            found.append((currency, hit))
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "quote": QUOTE,
+                    "date": date_of_day(day).isoformat(),
+                    "rates": {
+                        c: {
+                            "rate": format(h.rate.normalize(), "f"),
+                            "date": date_of_day(h.day).isoformat(),
+                            "override": h.override,
+                        }
+                        for c, h in found
+                    },
+                }
+            )
+        )
+        return
+    table = Table("currency", f"per 1 {QUOTE}", "date", "override")
+    for currency, hit in found:
+        table.add_row(
+            currency,
+            format(hit.rate.normalize(), "f"),
+            date_of_day(hit.day).isoformat(),
+            "yes" if hit.override else "",
+        )
+    out.print(table)

@@ -1,0 +1,108 @@
+"""What a User-Agent says: device type, platform, operating system, browser, and bots.
+
+Parsing is ``ua-parser`` 1.x with the uap-core rules that ``ua-parser-builtins`` ships
+(refreshed monthly) matched by its Rust resolver (``ua-parser-rs``, ~10 µs a string); bots
+are recognised by the ``crawler-user-agents`` patterns (maintained, ~1,500 crawlers, tools
+and headless browsers) or by uap-core's own ``Spider`` device. Both are slow next to the
+rest of ingestion (~10 µs and ~55 µs), so the answer per distinct string is cached: the same
+few hundred browsers send almost all the traffic.
+
+Values (``docs/architecture.md``, Enrichment):
+
+- ``device_type``: ``desktop``, ``mobile``, ``tablet`` or ``bot``; ``""`` when nothing is
+  recognised (``curl`` is a bot, a made-up string is unknown). Tablets are iPads, Android
+  devices whose browser leaves ``Mobile`` out (Android's convention for large screens) and
+  devices uap-core knows as tablets. TRICKY: iPadOS 13+ Safari sends a Mac user agent by
+  default, so those iPads count as desktops — no User-Agent parser can tell them apart.
+- ``platform`` (seed 002's revenue-by-platform): ``ios``, ``android``, or ``web`` for any
+  other recognised browser or OS.
+- ``os``: uap-core's family with Apple's current name (``macOS``); ``browser``: uap-core's
+  family with the mobile variants folded into their browser (``Mobile Safari`` → ``Safari``).
+"""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from typing import NamedTuple
+
+import crawleruseragents
+from ua_parser import Parser, load_builtins
+from ua_parser.regex import Resolver
+
+CACHE_SIZE = 16_384
+
+# uap-core names → the names reports show.
+OS_NAMES = {"Mac OS X": "macOS", "Mac OS": "macOS"}
+BROWSER_NAMES = {
+    "Mobile Safari": "Safari",
+    "Mobile Safari UI/WKWebView": "Safari",
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "Chrome Mobile WebView": "Chrome WebView",
+    "Firefox Mobile": "Firefox",
+    "Firefox iOS": "Firefox",
+    "Edge Mobile": "Edge",
+    "Opera Mobile": "Opera",
+}
+# OS families that run on phones and tablets (uap-core names).
+MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS"})
+PLATFORMS = {"iOS": "ios", "Android": "android"}
+TABLET_BRANDS = frozenset({"Generic_Android_Tablet"})
+TABLET_FAMILIES = frozenset({"iPad", "Kindle", "Generic Tablet"})
+UNKNOWN = "Other"
+
+
+class Agent(NamedTuple):
+    device_type: str = ""
+    platform: str = ""
+    os: str = ""
+    browser: str = ""
+    is_bot: bool = False
+
+
+EMPTY = Agent()
+
+
+@cache
+def _parser() -> Parser:
+    # Built once, lazily (~0.2 s to compile the rules); no cache of its own: ``parse`` caches
+    # the whole answer instead.
+    return Parser(Resolver(load_builtins()))
+
+
+def is_bot(user_agent: str) -> bool:
+    """True for crawlers, spiders, HTTP libraries and headless browsers (cached: it shares
+    :func:`parse`'s cache, so the fraud rules and enrichment parse a string once)."""
+    return parse(user_agent).is_bot
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def parse(user_agent: str) -> Agent:
+    """The device, platform, OS and browser of a User-Agent string (cached)."""
+    if not user_agent:
+        return EMPTY
+    result = _parser().parse(user_agent)
+    ua_family = result.user_agent.family if result.user_agent else UNKNOWN
+    os_family = result.os.family if result.os else UNKNOWN
+    device = result.device
+    bot = (device is not None and device.family == "Spider") or crawleruseragents.is_crawler(
+        user_agent
+    )
+    browser = "" if ua_family == UNKNOWN else BROWSER_NAMES.get(ua_family, ua_family)
+    os_name = "" if os_family == UNKNOWN else OS_NAMES.get(os_family, os_family)
+    if bot:
+        return Agent("bot", PLATFORMS.get(os_family, ""), os_name, browser, True)
+    if not browser and not os_name:
+        return EMPTY
+    if device is not None and (
+        device.family in TABLET_FAMILIES
+        or device.brand in TABLET_BRANDS
+        or (os_family == "Android" and "Mobile" not in user_agent)
+        or "Tablet" in user_agent
+    ):
+        device_type = "tablet"
+    elif os_family in MOBILE_OS or "Mobi" in user_agent:
+        device_type = "mobile"
+    else:
+        device_type = "desktop"
+    return Agent(device_type, PLATFORMS.get(os_family, "web"), os_name, browser)
