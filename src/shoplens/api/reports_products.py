@@ -85,8 +85,8 @@ def product_performance(
     level = _threshold(threshold)
     window = period_of(request, principal, CORE_PERIOD)
     store, tenant = state(request).store, principal.tenant
-    sellers = products.top_sellers(store, tenant, window, size)
-    low = products.stock_levels(store, tenant, window, level)[:size]
+    sellers, levels = products.performance(store, tenant, window, size, level)
+    low = levels[:size]
     return {
         "topSellers": [
             {

@@ -88,8 +88,7 @@ def ecommerce_overview(
     """Seed 002's overview: money as decimals in the tenant's base currency."""
     tenant, store = principal.tenant, state(request).store
     window = period_of(request, principal, V1_PERIOD)
-    totals = sales.totals(store, tenant, window)
-    rates = sales.cart_rates(store, tenant, window)
+    totals, rates = sales.totals_and_rates(store, tenant, window)
     cur = tenant.base_currency
     return {
         "total_revenue": money(totals.revenue, cur),

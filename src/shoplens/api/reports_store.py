@@ -91,8 +91,7 @@ def product_detail(
     """One product's totals and daily series; a product with no activity is all zeros."""
     tenant, store = principal.tenant, state(request).store
     window = period_of(request, principal, CORE_PERIOD, default_granularity="day")
-    stats = store_reports.product(store, tenant, window, product_id)
-    points = store_reports.product_series(store, tenant, window, product_id)
+    stats, points = store_reports.product_detail(store, tenant, window, product_id)
     return {
         **_echo(window, tenant.base_currency),
         **_product(stats),

@@ -34,6 +34,7 @@ Cart abandonment (seed 002), per visitor (one visitor = one cart):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import LiteralString
 
 from shoplens.meta import Tenant
 from shoplens.metrics.period import Period
@@ -154,62 +155,62 @@ def funnel(store: Store, tenant: Tenant, period: Period, steps: tuple[Step, ...]
 
 
 def cart_abandonment(store: Store, tenant: Tenant, period: Period) -> CartAbandonment:
-    """Carts (visitors who added to cart), completed ones, and the abandoned carts' value."""
-    marked = (
-        Query.from_table(EVENTS, tenant.id, period.start, period.end)
-        .where("is_flagged = 0")
-        .where("visitor_id != ''")
-        .where("event_type IN {types}", types=_CART_TYPES)
-        .select("event_id")
-        .select("visitor_id")
-        .select("event_type")
-        .select("timestamp")
-        .select(
-            "maxIf(timestamp, event_type = 'purchase') OVER (PARTITION BY visitor_id)",
-            alias="last_purchase",
-        )
-        .select("countIf(event_type = 'purchase') OVER (PARTITION BY visitor_id)", alias="bought")
-        .select(
-            "maxIf(timestamp, event_type = 'add_to_cart') OVER (PARTITION BY visitor_id)",
-            alias="last_add",
-        )
-        .select("countIf(event_type = 'add_to_cart') OVER (PARTITION BY visitor_id)", alias="adds")
-    )
-    # TRICKY: maxIf over no matching rows is the epoch, so "bought" guards every comparison.
-    per_visitor = (
-        Query.from_query(marked)
-        .where("adds > 0")
-        .select("visitor_id")
-        .select("max(bought > 0 AND last_purchase >= last_add)", alias="done")
-        .group_by("visitor_id")
-    )
-    counts = (
-        Query.from_query(per_visitor)
-        .select("count()", alias="carts")
-        .select("countIf(done = 1)", alias="completed")
-    )
-    [row] = run_rows(store, counts)
-    abandoned_events = (
-        Query.from_query(marked)
-        .where("adds > 0")
-        .where("NOT (bought > 0 AND last_purchase >= last_add)")
-        .where("event_type IN ('add_to_cart', 'remove_from_cart')")
-        .where("bought = 0 OR timestamp > last_purchase")
-        .select("event_id")
-    )
-    value = (
+    """Carts (visitors who added to cart), completed ones, and the abandoned carts' value.
+
+    One statement, one pass over the period's cart events: each add/remove event brings
+    its items' net value (``event_items`` grouped by event, joined on ``event_id``), each
+    visitor collects (event, time, value) of those events beside their last purchase and
+    last add, and the outer query counts carts and sums the value of the abandoned ones'
+    events after the last purchase.
+    """
+    lines = (
         Query.from_table(EVENT_ITEMS, tenant.id, period.start, period.end)
         .where("is_flagged = 0")
-        .where("event_id IN {ids}", ids=abandoned_events)
+        .where("event_type IN ('add_to_cart', 'remove_from_cart')")
+        .select("event_id")
         .select(
             "sumIf(price * quantity, event_type = 'add_to_cart')"
             " - sumIf(price * quantity, event_type = 'remove_from_cart')",
+            alias="line_net",
+        )
+        .group_by("event_id")
+    )
+    # TRICKY: maxIf over no matching rows is the epoch, so "bought" guards every comparison.
+    # The (event, time, value) tuples are made distinct: a re-sent event stored twice (same
+    # event_id, until the table merges) must not count its items twice.
+    per_visitor = (
+        Query.from_table(EVENTS, tenant.id, period.start, period.end)
+        .join(lines, using="event_id")
+        .where("is_flagged = 0")
+        .where("visitor_id != ''")
+        .where("event_type IN {types}", types=_CART_TYPES)
+        .select("visitor_id")
+        .select("countIf(event_type = 'purchase')", alias="bought")
+        .select("maxIf(timestamp, event_type = 'purchase')", alias="last_purchase")
+        .select("countIf(event_type = 'add_to_cart')", alias="adds")
+        .select("maxIf(timestamp, event_type = 'add_to_cart')", alias="last_add")
+        .select(
+            "arrayDistinct(groupArrayIf((event_id, timestamp, line_net),"
+            " event_type IN ('add_to_cart', 'remove_from_cart')))",
+            alias="cart_lines",
+        )
+        .group_by("visitor_id")
+        .having("adds > 0")
+    )
+    done: LiteralString = "bought > 0 AND last_purchase >= last_add"
+    counts = (
+        Query.from_query(per_visitor)
+        .select("count()", alias="carts")
+        .select(f"countIf({done})", alias="completed")
+        .select(
+            "sumIf(arraySum(x -> if(bought = 0 OR x.2 > last_purchase, x.3, 0), cart_lines),"
+            f" NOT ({done}))",
             alias="net",
         )
     )
-    [cart_value] = run_rows(store, value)
+    [row] = run_rows(store, counts)
     return CartAbandonment(
         carts=int(row["carts"]),
         completed=int(row["completed"]),
-        abandoned_revenue=max(0, int(cart_value["net"] or 0)),
+        abandoned_revenue=max(0, int(row["net"] or 0)),
     )

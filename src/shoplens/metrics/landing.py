@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from shoplens.meta import Tenant
+from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, parse_period
 from shoplens.metrics.sales import round_half_up
 from shoplens.metrics.sql import EVENTS, Query, bucket, run_rows
@@ -162,8 +163,9 @@ def daily_visitors(store: Store, tenant: Tenant, period: Period) -> list[DayVisi
 def landing_report(store: Store, tenant: Tenant, now: datetime) -> LandingReport:
     """Today's and the week's figures, and the week's visitors per day, as of ``now``."""
     today, week = windows(tenant, now)
-    return LandingReport(
-        today=counts(store, tenant, today),
-        week=counts(store, tenant, week),
-        last_7_days=daily_visitors(store, tenant, week),
+    today_counts, week_counts, days = gather(
+        lambda: counts(store, tenant, today),
+        lambda: counts(store, tenant, week),
+        lambda: daily_visitors(store, tenant, week),
     )
+    return LandingReport(today=today_counts, week=week_counts, last_7_days=days)

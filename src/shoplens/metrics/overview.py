@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 from shoplens.meta import Tenant
 from shoplens.metrics import customers, sales
+from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, local_midnight, parse_period
 from shoplens.metrics.sql import EVENTS, Query, bucket, run_rows
 from shoplens.store import Store
@@ -112,7 +113,6 @@ def realtime(
         .select("uniqExactIf(visitor_id, visitor_id != '')", alias="active")
         .select("countIf(event_type = 'purchase')", alias="purchases")
     )
-    [row] = run_rows(store, active)
     pages = (
         Query.from_table(EVENTS, tenant.id, now - timedelta(minutes=TOP_PAGES_MINUTES), end)
         .where("is_flagged = 0")
@@ -126,7 +126,11 @@ def realtime(
         .limit(TOP_PAGES_LIMIT)
     )
     today = parse_period({"time_range": "today"}, timezone=tenant.timezone, now=now)
-    totals = sales.totals(store, tenant, today)
+    [row], top, totals = gather(
+        lambda: run_rows(store, active),
+        lambda: run_rows(store, pages),
+        lambda: sales.totals(store, tenant, today),
+    )
     return Realtime(
         minutes=minutes,
         active_visitors=int(row["active"]),
@@ -134,9 +138,7 @@ def realtime(
         today=today.first_day,
         orders_today=totals.orders,
         revenue_today=totals.revenue,
-        top_pages=[
-            PageVisitors(r["page_path"], int(r["visitors"])) for r in run_rows(store, pages)
-        ],
+        top_pages=[PageVisitors(r["page_path"], int(r["visitors"])) for r in top],
     )
 
 
@@ -163,23 +165,32 @@ def customer_summary(store: Store, tenant: Tenant, period: Period) -> CustomerSu
         .select("countIf(first_at >= {start})", alias="new_users", start=period.start)
         .select("sum(lifetime)", alias="lifetime_sum")
     )
-    [row] = run_rows(store, summary)
+    # The three statements are independent: run them at once.
+    now = period.end - _MS  # the last instant of the period: its local month is the newest
+    months = cohort_months(period)
+    [row], report, retained = gather(
+        lambda: run_rows(store, summary),
+        lambda: customers.cohorts(store, tenant, months, now),
+        lambda: _retained(store, tenant, period, months, now),
+    )
     total, new = int(row["total"]), int(row["new_users"])
     return CustomerSummary(
         total_customers=total,
         new_customers=new,
         returning_customers=total - new,
         lifetime_revenue=int(row["lifetime_sum"]),
-        cohorts=_cohorts(store, tenant, period),
+        cohorts=_cohorts(report, retained),
     )
 
 
-def _cohorts(store: Store, tenant: Tenant, period: Period) -> list[CoreCohort]:
-    """Acquired users from :func:`customers.cohorts`, retained buyers per month offset."""
-    now = period.end - _MS  # the last instant of the period: its local month is the newest
-    report = customers.cohorts(store, tenant, cohort_months(period), now)
+def _retained(
+    store: Store, tenant: Tenant, period: Period, months: int, now: datetime
+) -> dict[tuple[int, int], int]:
+    """Buyers per (cohort month index, months after it) for the cohorts
+    :func:`customers.cohorts` lists for ``months`` up to ``now`` (its oldest month is the
+    cutoff), from data up to the period end."""
     tz = ZoneInfo(tenant.timezone)
-    oldest = report.cohorts[-1].month
+    oldest = customers.month_of(customers.month_index(now.astimezone(tz).date()) - months + 1)
     per_month = (
         customers.customer_purchases(tenant, period.end)
         .select("user_id")
@@ -206,6 +217,13 @@ def _cohorts(store: Store, tenant: Tenant, period: Period) -> list[CoreCohort]:
         cohort = customers.month_index(row["cohort"].astimezone(tz).date())
         offset = customers.month_index(row["purchase_month"].astimezone(tz).date()) - cohort
         retained[cohort, offset] = int(row["buyers"])
+    return retained
+
+
+def _cohorts(
+    report: customers.CohortReport, retained: dict[tuple[int, int], int]
+) -> list[CoreCohort]:
+    """Acquired users from :func:`customers.cohorts`, retained buyers per month offset."""
     newest = customers.month_index(report.cohorts[0].month)
     out = []
     for c in report.cohorts:

@@ -33,6 +33,7 @@ from decimal import Decimal
 from shoplens import catalog
 from shoplens.meta import Tenant
 from shoplens.metrics import store_reports
+from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period
 from shoplens.metrics.sales import one_decimal
 from shoplens.metrics.sql import EVENT_ITEMS, Query, Typed, run_rows
@@ -103,6 +104,16 @@ def stock_levels(
         for p in products
     ]
     return sorted(levels, key=StockLevel.sort_key)
+
+
+def performance(
+    store: Store, tenant: Tenant, period: Period, limit: int, threshold: int
+) -> tuple[list[ProductStats], list[StockLevel]]:
+    """:func:`top_sellers` and :func:`stock_levels` (all of them) at the same time."""
+    return gather(
+        lambda: top_sellers(store, tenant, period, limit),
+        lambda: stock_levels(store, tenant, period, threshold),
+    )
 
 
 def _sales_of(

@@ -33,6 +33,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from shoplens.meta import Tenant
+from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period
 from shoplens.metrics.sql import EPOCH, EVENTS, EVENTS_HOURLY, Query, Table, bucket, run_rows
 from shoplens.store import Store
@@ -237,12 +238,21 @@ def cart_rates(store: Store, tenant: Tenant, period: Period) -> CartRates:
     return CartRates(int(row["viewers"]), int(row["carts"]), int(row["abandoned"]))
 
 
+def totals_and_rates(store: Store, tenant: Tenant, period: Period) -> tuple[SalesTotals, CartRates]:
+    """:func:`totals` and :func:`cart_rates` of ``period``, their statements run at once."""
+    return gather(lambda: totals(store, tenant, period), lambda: cart_rates(store, tenant, period))
+
+
 def sales_report(store: Store, tenant: Tenant, period: Period) -> SalesReport:
-    """Totals, the previous period's totals (for growth), cart rates and the series."""
-    return SalesReport(
-        period=period,
-        totals=totals(store, tenant, period),
-        previous=totals(store, tenant, period.previous()),
-        rates=cart_rates(store, tenant, period),
-        series=series(store, tenant, period),
+    """Totals, the previous period's totals (for growth), cart rates and the series.
+
+    The four statements are independent and run at the same time (the cart rates, a
+    per-visitor scan of raw events, is the slowest; the other three read the rollup)."""
+    previous = period.previous()
+    rates, current, before, points = gather(
+        lambda: cart_rates(store, tenant, period),
+        lambda: totals(store, tenant, period),
+        lambda: totals(store, tenant, previous),
+        lambda: series(store, tenant, period),
     )
+    return SalesReport(period=period, totals=current, previous=before, rates=rates, series=points)

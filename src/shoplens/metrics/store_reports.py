@@ -37,6 +37,7 @@ from shoplens.ingest.money import to_minor
 from shoplens.meta import Tenant
 from shoplens.metrics import sales
 from shoplens.metrics.breakdowns import BREAKDOWNS, run_breakdown
+from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period
 from shoplens.metrics.sales import aov, percent
 from shoplens.metrics.sql import EVENT_ITEMS, Query, bucket, run_rows
@@ -176,6 +177,16 @@ def product_series(
     return points
 
 
+def product_detail(
+    store: Store, tenant: Tenant, period: Period, item_id: str
+) -> tuple[ProductStats, list[ProductPoint]]:
+    """:func:`product` and :func:`product_series` together, their statements run at once."""
+    return gather(
+        lambda: product(store, tenant, period, item_id),
+        lambda: product_series(store, tenant, period, item_id),
+    )
+
+
 def categories(
     store: Store, tenant: Tenant, period: Period, limit: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
@@ -186,8 +197,6 @@ def categories(
         .where("is_flagged = 0")
         .where(_PURCHASE)
     )
-    [total_row] = run_rows(store, base.select(f"sum({_LINE})", alias="revenue_minor"))
-    total = int(total_row["revenue_minor"])
     q = base.select(
         "if(item_category = '', {unc}, item_category)", alias="category", unc=UNCATEGORIZED
     )
@@ -201,6 +210,11 @@ def categories(
         .order_by("category")
         .limit(limit)
     )
+    totals, found = gather(
+        lambda: run_rows(store, base.select(f"sum({_LINE})", alias="revenue_minor")),
+        lambda: run_rows(store, q),
+    )
+    total = int(totals[0]["revenue_minor"])
     rows = [
         {
             "category": row["category"],
@@ -209,7 +223,7 @@ def categories(
             "orders": int(row["order_count"]),
             "share_of_revenue": percent(int(row["revenue_minor"]), total),
         }
-        for row in run_rows(store, q)
+        for row in found
     ]
     return rows, total
 
@@ -231,20 +245,28 @@ def _with_shares(rows: list[dict[str, Any]], currency: str, total: int) -> list[
     return out
 
 
+def _breakdown_with_shares(
+    store: Store, tenant: Tenant, period: Period, path: str, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A breakdown's rows with shares of the period's purchase revenue (both statements run
+    at once: the total reads the rollup while the breakdown scans raw events)."""
+    total, rows = gather(
+        lambda: sales.totals(store, tenant, period).revenue,
+        lambda: run_breakdown(store, tenant, period, BREAKDOWNS[path], limit),
+    )
+    return _with_shares(rows, tenant.base_currency, total), total
+
+
 def channels(
     store: Store, tenant: Tenant, period: Period, limit: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
     """Tagged channels ``{campaign, source, medium, revenue, orders, conversion_rate,
     share_of_revenue}`` and the period's total purchase revenue (tagged or not)."""
-    total = sales.totals(store, tenant, period).revenue
-    rows = run_breakdown(store, tenant, period, BREAKDOWNS["revenue-by-channel"], limit)
-    return _with_shares(rows, tenant.base_currency, total), total
+    return _breakdown_with_shares(store, tenant, period, "revenue-by-channel", limit)
 
 
 def countries(
     store: Store, tenant: Tenant, period: Period, limit: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
     """``{country, revenue, orders, share_of_revenue}`` rows and the total purchase revenue."""
-    total = sales.totals(store, tenant, period).revenue
-    rows = run_breakdown(store, tenant, period, BREAKDOWNS["revenue-by-country"], limit)
-    return _with_shares(rows, tenant.base_currency, total), total
+    return _breakdown_with_shares(store, tenant, period, "revenue-by-country", limit)
