@@ -562,3 +562,23 @@ def test_the_catalog_lists_every_metric_and_dimension() -> None:
     assert [m["name"] for m in listed["metrics"]] == list(METRICS)
     assert [d["name"] for d in listed["dimensions"]] == list(DIMENSIONS)
     assert all(entry["description"] for entry in listed["metrics"] + listed["dimensions"])
+
+
+def test_only_the_event_types_the_metrics_read_are_scanned(
+    store: Store, shop: tuple[Tenant, list[Event]]
+) -> None:
+    tenant, events = shop
+    pruned = query.parse(
+        {"metrics": ["revenue", "refunds"], "dimensions": ["country"], **PERIOD}, tenant, NOW
+    )
+    assert pruned.types == ["purchase", "refund"]
+    sql, params = query._base(pruned, tenant, pruned.period).select("count()").compile()
+    assert "event_type IN {types:Array(String)}" in sql
+    assert params["types"] == ["purchase", "refund"]
+    answer = query.run(store, tenant, pruned)
+    same(by_key(answer, ["country"]), expected(events, ["revenue", "refunds"], ["country"]))
+    everything = query.parse({"metrics": ["revenue", "visitors"], **PERIOD}, tenant, NOW)
+    assert everything.types is None
+
+
+PERIOD = {"start": FIRST.isoformat(), "end": LAST.isoformat()}

@@ -32,6 +32,7 @@ from shoplens.errors import BadRequest
 from shoplens.ingest.money import exponent, from_minor
 from shoplens.meta import Tenant
 from shoplens.metrics.customers import customer_purchases
+from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, local_midnight, parse_period
 from shoplens.metrics.query_catalog import DIMENSIONS, METRICS, Dimension, Grain, Metric
 from shoplens.metrics.sales import one_decimal
@@ -93,6 +94,17 @@ class Spec:
     period: Period
     compare: str | None
     warnings: tuple[str, ...] = ()
+
+    @property
+    def types(self) -> list[str] | None:
+        """The event types the metrics read, when every metric names its types."""
+        wanted: set[str] = set()
+        for name in self.metrics:
+            types = METRICS[name].types
+            if types is None:
+                return None
+            wanted.update(types)
+        return sorted(wanted)
 
     @property
     def grain(self) -> Grain:
@@ -434,11 +446,14 @@ def _metric_expr(metric: Metric, grain: Grain, tenant: Tenant, period: Period) -
 
 def _base(spec: Spec, tenant: Tenant, period: Period) -> Query:
     """The filtered rows of the spec's grain for ``period``, before grouping."""
-    grain = spec.grain
+    grain, types = spec.grain, spec.types
     if grain == "events":
         q = Query.from_table(EVENTS, tenant.id, period.start, period.end)
     else:
         q = Query.from_table(EVENT_ITEMS, tenant.id, period.start, period.end)
+    if types is not None:  # only the rows the metrics read (event_type leads the key)
+        q = q.where("event_type IN {types}", types=types)
+    if grain == "items":
         event_dims = {
             n
             for n in {*spec.dimensions, *(f.dimension for f in _leaves(spec.filters))}
@@ -448,6 +463,8 @@ def _base(spec: Spec, tenant: Tenant, period: Period) -> Query:
             joined = Query.from_table(EVENTS, tenant.id, period.start, period.end).select(
                 "event_id"
             )
+            if types is not None:  # the hash table holds only the events items can match
+                joined = joined.where("event_type IN {types}", types=types)
             for name in sorted(event_dims):
                 column = cast(LiteralString, DIMENSIONS[name].column)
                 joined = joined.select(Expr(column), alias=f"e_{name}")
@@ -584,13 +601,17 @@ def run(store: Store, tenant: Tenant, spec: Spec) -> dict[str, Any]:
     """Answer ``spec``: rows (with comparison), totals, total_rows, the query and meta."""
     currency = tenant.base_currency
     grouped = _grouped(spec, tenant, spec.period)
-    rows = run_rows(store, _page(spec, grouped))
+    # The page and the totals are independent statements: run them at once.
+    rows, totals = gather(
+        lambda: run_rows(store, _page(spec, grouped)),
+        lambda: run_rows(store, _totals(spec, tenant, spec.period)),
+    )
+    totals_row = totals[0]
     if rows:
         total_rows = int(rows[0][_TOTAL])
     else:  # past the last page: the window had no row to report the count on
         count = Query.from_query(grouped).select("count()", alias="n")
         total_rows = int(run_rows(store, count)[0]["n"])
-    totals_row = run_rows(store, _totals(spec, tenant, spec.period))[0]
     warnings = list(spec.warnings)
     results = []
     for row in rows:
@@ -610,7 +631,10 @@ def run(store: Store, tenant: Tenant, spec: Spec) -> dict[str, Any]:
     if spec.compare is not None:
         compared = comparison_period(spec.period, spec.compare)
         previous = _grouped(spec, tenant, compared).limit(MAX_COMPARISON_ROWS)
-        previous_rows = run_rows(store, previous)
+        previous_rows, previous_totals_rows = gather(
+            lambda: run_rows(store, previous),
+            lambda: run_rows(store, _totals(spec, tenant, compared)),
+        )
         if len(previous_rows) >= MAX_COMPARISON_ROWS:
             warnings.append(
                 f"the comparison period has more than {MAX_COMPARISON_ROWS} rows; rows beyond "
@@ -621,9 +645,7 @@ def run(store: Store, tenant: Tenant, spec: Spec) -> dict[str, Any]:
             before = by_key.get(_key(row, spec))
             out["comparison"] = before
             out["change"] = _change(_metrics_of(row, spec, currency), before)
-        previous_totals = _metrics_of(
-            run_rows(store, _totals(spec, tenant, compared))[0], spec, currency
-        )
+        previous_totals = _metrics_of(previous_totals_rows[0], spec, currency)
         answer["comparison"] = {
             "period": _period(compared),
             "totals": previous_totals,

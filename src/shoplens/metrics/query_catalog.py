@@ -40,6 +40,9 @@ class Metric:
     items: LiteralString | None = None
     #: needs the all-history first-purchase subquery bound as ``{first_buyers}``
     needs_first_buyers: bool = False
+    #: the event types its aggregate reads (None: every type); a query whose metrics all
+    #: name types reads only those rows — ``event_type`` leads the sorting key
+    types: tuple[str, ...] | None = None
 
     def sql(self, grain: Grain) -> LiteralString | None:
         return self.events if grain == "events" else self.items
@@ -71,9 +74,16 @@ def _m(
     kind: Kind,
     events: LiteralString | None,
     items: LiteralString | None = None,
-    **extra: bool,
+    *,
+    types: tuple[str, ...] | None = None,
+    needs_first_buyers: bool = False,
 ) -> Metric:
-    return Metric(name, description, kind, events, items, **extra)
+    return Metric(name, description, kind, events, items, needs_first_buyers, types)
+
+
+_SALES = ("purchase",)
+_REFUNDS = ("refund",)
+_SALES_AND_REFUNDS = ("purchase", "refund")
 
 
 _REVENUE = f"sumIf(revenue, {_PURCHASE})"
@@ -93,6 +103,7 @@ METRICS: dict[str, Metric] = {
             "money",
             _REVENUE,
             _ITEM_REVENUE,
+            types=_SALES,
         ),
         _m(
             "net_revenue",
@@ -100,6 +111,7 @@ METRICS: dict[str, Metric] = {
             "money",
             f"{_REVENUE} - {_REFUND_AMOUNT}",
             f"{_ITEM_REVENUE} - {_ITEM_REFUND_AMOUNT}",
+            types=_SALES_AND_REFUNDS,
         ),
         _m(
             "orders",
@@ -107,6 +119,7 @@ METRICS: dict[str, Metric] = {
             "count",
             _ORDERS,
             _ITEM_ORDERS,
+            types=_SALES,
         ),
         _m(
             "aov",
@@ -114,6 +127,7 @@ METRICS: dict[str, Metric] = {
             "money",
             f"if({_ORDERS} = 0, 0, {_REVENUE} / {_ORDERS})",
             f"if({_ITEM_ORDERS} = 0, 0, {_ITEM_REVENUE} / {_ITEM_ORDERS})",
+            types=_SALES,
         ),
         _m(
             "units",
@@ -121,6 +135,7 @@ METRICS: dict[str, Metric] = {
             "count",
             f"sumIf(item_count, {_PURCHASE})",
             f"sumIf(quantity, {_PURCHASE})",
+            types=_SALES,
         ),
         _m(
             "refunds",
@@ -128,6 +143,7 @@ METRICS: dict[str, Metric] = {
             "count",
             f"countIf({_REFUND})",
             f"uniqExactIf(event_id, {_REFUND})",
+            types=_REFUNDS,
         ),
         _m(
             "refund_amount",
@@ -135,6 +151,7 @@ METRICS: dict[str, Metric] = {
             "money",
             _REFUND_AMOUNT,
             _ITEM_REFUND_AMOUNT,
+            types=_REFUNDS,
         ),
         _m("visitors", "Distinct visitors (visitor_id).", "count", "uniq(visitor_id)"),
         _m(
@@ -143,13 +160,20 @@ METRICS: dict[str, Metric] = {
             "count",
             "uniqIf(session_id, session_id != '')",
         ),
-        _m("pageviews", "Page view events.", "count", "countIf(event_type = 'page_view')"),
+        _m(
+            "pageviews",
+            "Page view events.",
+            "count",
+            "countIf(event_type = 'page_view')",
+            types=("page_view",),
+        ),
         _m(
             "product_views",
             "Product views (view_item; items grain: viewed items).",
             "count",
             "countIf(event_type = 'view_item')",
             "countIf(event_type = 'view_item')",
+            types=("view_item",),
         ),
         _m(
             "add_to_carts",
@@ -157,12 +181,14 @@ METRICS: dict[str, Metric] = {
             "count",
             "countIf(event_type = 'add_to_cart')",
             "countIf(event_type = 'add_to_cart')",
+            types=("add_to_cart",),
         ),
         _m(
             "checkouts",
             "Checkouts started (begin_checkout events).",
             "count",
             "countIf(event_type = 'begin_checkout')",
+            types=("begin_checkout",),
         ),
         _m(
             "events",
@@ -177,6 +203,7 @@ METRICS: dict[str, Metric] = {
             "count",
             f"uniqExactIf(user_id, {_PURCHASE} AND user_id != '')",
             f"uniqExactIf(user_id, {_PURCHASE} AND user_id != '')",
+            types=_SALES,
         ),
         _m(
             "conversion_rate",
@@ -203,6 +230,7 @@ METRICS: dict[str, Metric] = {
             f"uniqExactIf(user_id, {_PURCHASE} AND user_id != '' AND user_id IN {{first_buyers}})",
             f"uniqExactIf(user_id, {_PURCHASE} AND user_id != '' AND user_id IN {{first_buyers}})",
             needs_first_buyers=True,
+            types=_SALES,
         ),
         _m(
             "returning_customers",
@@ -213,6 +241,7 @@ METRICS: dict[str, Metric] = {
             f"uniqExactIf(user_id, {_PURCHASE} AND user_id != '' "
             "AND user_id NOT IN {first_buyers})",
             needs_first_buyers=True,
+            types=_SALES,
         ),
     )
 }
