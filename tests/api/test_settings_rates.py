@@ -11,8 +11,10 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from shoplens.meta import MetaStore
 from shoplens.store import Store
 from tests.conftest import TenantKeys, rows, stored_events, wait_stored
 
@@ -35,6 +37,28 @@ def items_of(store: Store, tenant_id: int) -> list[dict[str, Any]]:
         "SELECT * FROM event_items WHERE tenant_id = {t:UInt32} ORDER BY item_index",
         t=tenant_id,
     )
+
+
+@pytest.fixture
+def make_tenant(
+    make_tenant: Callable[..., TenantKeys], meta: MetaStore
+) -> Callable[..., TenantKeys]:
+    """Tenants that keep raw events forever (enterprise, ``rawEvents: null``): these tests
+    send events dated on the days of real ECB rows, which any finite retention would refuse
+    as too old once those days are past it."""
+
+    def make(name: str = "shop", **fields: Any) -> TenantKeys:
+        keys = make_tenant(name, **{**fields, "plan": "enterprise"})
+        forever = {"rawEvents": None, "aggregatedMetrics": None}
+        meta.set_setting(keys.id, "retention", forever)
+        return keys
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Callable[..., TenantKeys]) -> TenantKeys:
+    return make_tenant("Acme")
 
 
 def purchase(**fields: Any) -> dict[str, Any]:
