@@ -239,3 +239,28 @@ def query_store(
         raise RuntimeError(f"querying the store of {data_dir} failed:\n{done.stderr}")
     result: dict[str, list[dict[str, Any]]] = json.loads(done.stdout)
     return result
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment without ``SHOPLENS_*``: a child runs on defaults and flags."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SHOPLENS_")}
+
+
+def query_data_dir(data_dir: Path, sql: str) -> list[dict[str, Any]]:
+    """Rows of ``sql`` from a data dir's embedded store, read in a child process (chDB
+    opens one data path per process, and this one holds the tests' shared store)."""
+    script = (
+        "import chdb, sys\n"
+        "conn = chdb.connect(sys.argv[1])\n"
+        "print(str(conn.query(sys.argv[2], 'JSONEachRow')).strip())\n"
+        "conn.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str((data_dir / "clickhouse").resolve()), sql],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]

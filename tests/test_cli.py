@@ -30,6 +30,7 @@ from shoplens.errors import Unauthorized
 from shoplens.meta import MetaStore
 from shoplens.store import Store
 from tests.conftest import rows, wait_stored
+from tests.serverproc import child_env, query_data_dir
 
 KEY = {"pk": re.compile(r"^pk_[A-Za-z0-9]{44}$"), "sk": re.compile(r"^sk_[A-Za-z0-9]{44}$")}
 
@@ -61,10 +62,6 @@ def create(cli: Any, name: str, *options: str, data_dir: Path | None = None) -> 
 def json_out(result: Any) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOPLENS_")}
 
 
 # -- tenants -------------------------------------------------------------------------------
@@ -288,23 +285,9 @@ def test_version() -> None:
 
 
 # -- demo and serve (child processes) ------------------------------------------------------
-def _store_count(data_dir: Path, sql: str) -> int:
-    """Run ``sql`` against the data dir's embedded store in a child process."""
-    script = (
-        "import chdb, sys\n"
-        "conn = chdb.connect(sys.argv[1])\n"
-        "print(str(conn.query(sys.argv[2], 'CSV')).strip())\n"
-        "conn.close()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str((data_dir / "clickhouse").resolve()), sql],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=child_env(),
-    )
-    assert done.returncode == 0, done.stderr
-    return int(done.stdout.strip())
+def _events_where(data_dir: Path, where: str) -> int:
+    """How many events of the data dir's embedded store match ``where`` (a child process)."""
+    return int(query_data_dir(data_dir, f"SELECT count() AS n FROM events WHERE {where}")[0]["n"])
 
 
 @pytest.mark.slow
@@ -353,10 +336,9 @@ def test_demo_loads_a_shop_through_the_pipeline(tmp_path: Path, cli: Any) -> Non
 
     # Everything accepted reached the store (the demo drains the WAL before it exits),
     # under the demo tenant, with purchases among it.
-    stored = _store_count(data_dir, f"SELECT count() FROM events WHERE tenant_id = {tenant_id}")
-    assert stored == accepted
-    assert _store_count(data_dir, f"SELECT count() FROM events WHERE tenant_id != {tenant_id}") == 0
-    assert _store_count(data_dir, "SELECT count() FROM events WHERE event_type = 'purchase'") > 0
+    assert _events_where(data_dir, f"tenant_id = {tenant_id}") == accepted
+    assert _events_where(data_dir, f"tenant_id != {tenant_id}") == 0
+    assert _events_where(data_dir, "event_type = 'purchase'") > 0
 
 
 @pytest.mark.slow

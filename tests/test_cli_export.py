@@ -20,7 +20,8 @@ from shoplens.cli import app
 from shoplens.export.rowsets import ROW_SETS
 from tests.export import shop
 from tests.export.readback import read_back
-from tests.test_cli import child_env, create, one_line
+from tests.serverproc import child_env
+from tests.test_cli import create, one_line
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ data dir: one chDB path per process)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shoplens.cli import app
+from tests.serverproc import child_env, query_data_dir
 
 
 @pytest.fixture
@@ -73,29 +73,6 @@ def test_bad_options_name_the_flag(
     assert message in one_line(result.stderr)
 
 
-def _query(data_dir: Path, sql: str) -> list[dict[str, Any]]:
-    """Rows of ``sql`` from the data dir's embedded store, read in a child process."""
-    script = (
-        "import chdb, sys\n"
-        "conn = chdb.connect(sys.argv[1])\n"
-        "print(str(conn.query(sys.argv[2], 'JSONEachRow')).strip())\n"
-        "conn.close()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str((data_dir / "clickhouse").resolve()), sql],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_child_env(),
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-
-
-def _child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOPLENS_")}
-
-
 @pytest.mark.slow
 def test_import_stores_old_events_and_reports_bad_rows(cli: Any, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
@@ -118,7 +95,7 @@ def test_import_stores_old_events_and_reports_bad_rows(cli: Any, tmp_path: Path)
         capture_output=True,
         text=True,
         timeout=300,
-        env=_child_env(),
+        env=child_env(),
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr[-3000:]
@@ -129,7 +106,7 @@ def test_import_stores_old_events_and_reports_bad_rows(cli: Any, tmp_path: Path)
     assert "rejected: row 2: transaction_id is required for purchase events" in one_line(
         done.stderr
     )
-    stored = _query(
+    stored = query_data_dir(
         data_dir,
         "SELECT event_type, toString(timestamp) AS ts, transaction_id, revenue FROM events"
         f" WHERE tenant_id = {shop} ORDER BY timestamp",

@@ -9,18 +9,15 @@ import asyncio
 import json
 import os
 import zoneinfo
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from shoplens import __version__, plans
 from shoplens.auth import PREFIXES, issue_key
+from shoplens.cli_common import DataDir, JsonFlag, console, fail, open_meta, out, settings_for
 from shoplens.cli_export import export_command
 from shoplens.cli_import import import_command
 from shoplens.cli_rates import rates_app
@@ -38,42 +35,7 @@ app.command("import")(import_command)
 app.command("export")(export_command)
 app.add_typer(rates_app, name="rates")
 
-console = Console(stderr=True)
-out = Console()
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="SHOPLENS_DATA_DIR",
-        help="Data directory.",
-        show_default="./shoplens-data",
-    ),
-]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
 DEMO_TENANT = "Demo Shop"
-
-
-def _settings(data_dir: Path | None, **overrides: object) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-@contextmanager
-def _meta(settings: Settings) -> Iterator[MetaStore]:
-    meta = MetaStore(settings.meta_path)
-    try:
-        yield meta
-    finally:
-        meta.close()
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
 
 
 def _version(value: bool) -> None:
@@ -96,15 +58,15 @@ def _validate_tenant(base_currency: str, timezone: str, plan: str) -> None:
     try:
         exponent(base_currency)
     except BadRequest as exc:
-        raise _fail(f"--base-currency: {exc.message}") from None
+        raise fail(f"--base-currency: {exc.message}") from None
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise _fail(
+        raise fail(
             f"--timezone: unknown time zone {timezone!r} (use an IANA name such as Europe/Berlin)"
         ) from None
     if plan not in plans.PLANS:
-        raise _fail(f"--plan must be one of {', '.join(plans.names())}")
+        raise fail(f"--plan must be one of {', '.join(plans.names())}")
 
 
 def create_tenant_with_keys(
@@ -132,7 +94,7 @@ def tenants_create(
     """Create a tenant with one publishable and one secret key (shown once)."""
     base_currency = base_currency.upper()
     _validate_tenant(base_currency, timezone, plan)
-    with _meta(_settings(data_dir)) as meta:
+    with open_meta(settings_for(data_dir)) as meta:
         tenant, publishable, secret = create_tenant_with_keys(
             meta, name, base_currency, timezone, plan
         )
@@ -160,7 +122,7 @@ def tenants_create(
 @tenants_app.command("list")
 def tenants_list(as_json: JsonFlag = False, data_dir: DataDir = None) -> None:
     """List tenants."""
-    with _meta(_settings(data_dir)) as meta:
+    with open_meta(settings_for(data_dir)) as meta:
         tenants = meta.tenants()
     if as_json:
         typer.echo(json.dumps([t.__dict__ for t in tenants]))
@@ -182,10 +144,10 @@ def keys_create(
 ) -> None:
     """Issue a new key for a tenant (shown once)."""
     if kind not in PREFIXES:
-        raise _fail("--kind must be publishable or secret")
-    with _meta(_settings(data_dir)) as meta:
+        raise fail("--kind must be publishable or secret")
+    with open_meta(settings_for(data_dir)) as meta:
         if meta.tenant(tenant) is None:
-            raise _fail(f"no tenant {tenant}; see `shoplens tenants list`")
+            raise fail(f"no tenant {tenant}; see `shoplens tenants list`")
         issued = issue_key(meta, tenant, kind, name)
     if as_json:
         typer.echo(
@@ -202,7 +164,7 @@ def keys_list(
     data_dir: DataDir = None,
 ) -> None:
     """List keys (their ids and prefixes; secrets are never stored)."""
-    with _meta(_settings(data_dir)) as meta:
+    with open_meta(settings_for(data_dir)) as meta:
         keys = meta.keys(tenant)
     rows = [
         {
@@ -231,10 +193,10 @@ def keys_revoke(
     data_dir: DataDir = None,
 ) -> None:
     """Revoke a key; a running server stops accepting it within the key cache time (5 s)."""
-    with _meta(_settings(data_dir)) as meta:
+    with open_meta(settings_for(data_dir)) as meta:
         revoked = meta.revoke_key(key_id)
     if not revoked:
-        raise _fail(f"no active key {key_id}; see `shoplens keys list`")
+        raise fail(f"no active key {key_id}; see `shoplens keys list`")
     out.print(f"revoked key {key_id}")
 
 
@@ -253,7 +215,7 @@ def _load_demo(
             if tenant_id is not None:
                 tenant = meta.tenant(tenant_id)
                 if tenant is None:
-                    raise _fail(f"no tenant {tenant_id}; see `shoplens tenants list`")
+                    raise fail(f"no tenant {tenant_id}; see `shoplens tenants list`")
             else:
                 tenant, publishable, secret = create_tenant_with_keys(meta, DEMO_TENANT, plan="pro")
             with Progress(
@@ -296,11 +258,11 @@ def demo_command(
     """Generate a realistic shop and send it through the ingestion pipeline."""
     from shoplens.app import DataDirLocked
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     try:
         created, publishable, secret = _load_demo(settings, events, days, tenant, seed)
     except DataDirLocked as exc:
-        raise _fail(f"{exc} (`shoplens serve --demo` loads demo data at start)") from None
+        raise fail(f"{exc} (`shoplens serve --demo` loads demo data at start)") from None
     if publishable:
         out.print(f"demo tenant {created.id}: publishable key {publishable}")
         out.print(f"demo tenant {created.id}: secret key {secret}")
@@ -327,7 +289,7 @@ def serve(
 
     from shoplens.app import DataDirLocked, create_app, lock_data_dir
 
-    settings = _settings(data_dir, host=host, port=port, store_url=store_url)
+    settings = settings_for(data_dir, host=host, port=port, store_url=store_url)
     keys: tuple[Tenant, str | None, str | None] | None = None
     try:
         # Fail now with a clear message if another process owns the data dir (the app
@@ -337,7 +299,7 @@ def serve(
             keys = _load_demo(settings, demo_events, demo_days, None, seed=7)
         app_instance = create_app(settings)
     except DataDirLocked as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     base = f"http://{settings.host}:{settings.port}"
     out.print(
         f"shoplens {__version__} on {base}  (data: {settings.data_dir}, "

@@ -19,6 +19,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from shoplens import plans
+from shoplens.cli_common import DataDir, console, fail, settings_for
 from shoplens.config import Settings
 from shoplens.errors import BadRequest
 from shoplens.export.rowsets import ROW_SETS
@@ -48,7 +49,6 @@ def run_export(
 ) -> tuple[Path, int]:
     """Write the export; returns the file written and its row count."""
     from shoplens import export
-    from shoplens.cli import console
     from shoplens.ingest.bulk import running_pipeline
 
     async def run() -> tuple[Path, int]:
@@ -121,20 +121,11 @@ def export_command(
             "--output", "-o", help="File to write (default: shoplens-<type>-<start>-<end>.<ext>)."
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            envvar="SHOPLENS_DATA_DIR",
-            help="Data directory.",
-            show_default="./shoplens-data",
-        ),
-    ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Export orders, events, products or customers of a period to a file."""
     from shoplens import export
     from shoplens.app import DataDirLocked
-    from shoplens.cli import _fail, _settings
 
     params = {"period": period, "start": start, "end": end}
     try:
@@ -142,11 +133,11 @@ def export_command(
         export.row_set_of(kind)
         export.format_of(_format_of(fmt, output))
     except BadRequest as exc:
-        raise _fail(f"--{exc.field}: {exc.message}") from None
+        raise fail(f"--{exc.field}: {exc.message}") from None
     try:
-        written, rows = run_export(_settings(data_dir), tenant, kind, fmt, params, output)
+        written, rows = run_export(settings_for(data_dir), tenant, kind, fmt, params, output)
     except ExportError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except DataDirLocked as exc:
-        raise _fail(f"{exc} (stop the server, or use GET /analytics/export)") from None
+        raise fail(f"{exc} (stop the server, or use GET /analytics/export)") from None
     typer.echo(f"export: {rows:,} rows written to {written}")

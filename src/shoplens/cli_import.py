@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from shoplens.cli_common import DataDir, console, fail, settings_for
 from shoplens.config import Settings
 from shoplens.ingest.importer import FORMATS, TYPES, ImportFile, ImportFileError, ImportStats
 from shoplens.meta import MetaStore
@@ -30,7 +31,6 @@ def _summary(stats: ImportStats, tenant_id: int) -> str:
 
 def run_import(settings: Settings, source: ImportFile, tenant_id: int) -> ImportStats:
     """Open the data dir's pipeline, import ``source`` into ``tenant_id``, flush, close."""
-    from shoplens.cli import console
     from shoplens.ingest.bulk import running_pipeline
     from shoplens.ingest.importer import import_file
     from shoplens.ingest.stages import build_stages
@@ -78,27 +78,18 @@ def import_command(
         str,
         typer.Option("--type", help=f"Row shape: {' | '.join(TYPES)} (docs/operations.md)."),
     ] = "ecommerce",
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            envvar="SHOPLENS_DATA_DIR",
-            help="Data directory.",
-            show_default="./shoplens-data",
-        ),
-    ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Import historical events from a file (timestamps taken as given, however old)."""
     from shoplens.app import DataDirLocked
-    from shoplens.cli import _fail, _settings, console
 
     try:
         source = ImportFile(file, kind, fmt)
-        stats = run_import(_settings(data_dir), source, tenant)
+        stats = run_import(settings_for(data_dir), source, tenant)
     except ImportFileError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except DataDirLocked as exc:
-        raise _fail(f"{exc} (stop the server to import)") from None
+        raise fail(f"{exc} (stop the server to import)") from None
     for error in stats.first_errors:
         console.print(f"[yellow]rejected:[/yellow] {error}")
     if stats.rejected > len(stats.first_errors):

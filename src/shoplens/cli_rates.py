@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from shoplens.cli_common import DataDir, console, fail, out
 from shoplens.config import Settings
 from shoplens.errors import BadRequest
 from shoplens.ingest import rates_store
@@ -28,27 +28,10 @@ from shoplens.ingest.rates import GLOBAL, QUOTE, date_of_day, day_number, parse_
 from shoplens.store import Store
 
 rates_app = typer.Typer(help="Load and show exchange rates.", no_args_is_help=True)
-console = Console(stderr=True)
-out = Console()
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="SHOPLENS_DATA_DIR",
-        help="Data directory.",
-        show_default="./shoplens-data",
-    ),
-]
 TenantOption = Annotated[
     int | None,
     typer.Option("--tenant", help="A tenant's overrides instead of the global rates."),
 ]
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
 
 
 @contextmanager
@@ -60,13 +43,13 @@ def _opened(data_dir: Path | None, tenant: int | None) -> Iterator[Store]:
     try:
         lock = lock_data_dir(settings.data_dir)
     except DataDirLocked as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         store, meta = open_components(settings, None)
         try:
             rates_store.ensure_snapshot(store)  # as the server does at start
             if tenant is not None and tenant != GLOBAL and meta.tenant(tenant) is None:
-                raise _fail(f"no tenant {tenant}; see `shoplens tenants list`")
+                raise fail(f"no tenant {tenant}; see `shoplens tenants list`")
             yield store
         finally:
             meta.close()
@@ -91,9 +74,9 @@ def load(
         rates = parse_file(file.read_text("utf-8"), chosen)
     except BadRequest as exc:
         where = f" ({exc.field})" if exc.field else ""
-        raise _fail(f"{file}{where}: {exc.message}") from None
+        raise fail(f"{file}{where}: {exc.message}") from None
     if not rates.days:
-        raise _fail(f"{file}: no rates found")
+        raise fail(f"{file}: no rates found")
     with _opened(data_dir, tenant) as store:
         console.print(
             f"rates: parsed {rates.count:,} rates for {len(rates.days):,} dates; storing…"
@@ -118,7 +101,7 @@ def show(
     try:
         day = day_number(parse_date(date, "--date") if date else datetime.now(UTC).date())
     except BadRequest as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     with _opened(data_dir, tenant) as store:
         book = rates_store.load_book(store)
     found = []
