@@ -8,6 +8,7 @@ tests apart and checks tenant isolation on every query they make.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ from shoplens.config import Settings
 from shoplens.meta import MetaStore
 from shoplens.store import Store, open_store
 from shoplens.store.migrate import migrate
+
+# Retention enforcement off in every app a test builds, however it makes its Settings: it
+# deletes old rows of every tenant of the metadata store, and the tests share one store
+# where some insert old rows on purpose (tests/test_retention.py runs it explicitly).
+# Child processes (tests/serverproc.py) get their own data dirs and their defaults.
+os.environ["SHOPLENS_RETENTION_INTERVAL"] = "0"
 
 
 @pytest.fixture(scope="session")
@@ -52,14 +59,7 @@ def meta(meta_file: Path) -> Iterator[MetaStore]:
 
 @pytest.fixture
 def settings(tmp_path: Path, meta_file: Path) -> Settings:
-    # Retention enforcement off: the tests share one store, and some insert old rows on
-    # purpose; tests/test_retention.py runs it explicitly.
-    return Settings(
-        data_dir=tmp_path / "data",
-        meta_file=meta_file,
-        flush_interval=0.2,
-        retention_interval=0,
-    )
+    return Settings(data_dir=tmp_path / "data", meta_file=meta_file, flush_interval=0.2)
 
 
 @dataclass

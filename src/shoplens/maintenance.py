@@ -14,10 +14,11 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from shoplens import deletion, retention
-from shoplens.meta import MetaStore
+from shoplens.meta import MetaStore, Tenant
 from shoplens.store import Store
 
 log = logging.getLogger("shoplens.maintenance")
@@ -61,6 +62,15 @@ class Maintenance:
                 await asyncio.wait_for(self._wake.wait(), timeout=60)
             self._wake.clear()
 
+    def _tenants_until_stopped(self) -> Iterator[Tenant]:
+        """Every tenant, until ``stop()``: a retention round deletes tenant by tenant and can
+        take minutes on a large store; shutdown must not wait for all of it (the rest runs
+        at the next start, as the last run's time is only saved after a full round)."""
+        for tenant in self.meta.tenants():
+            if self._stopping:
+                return
+            yield tenant
+
     def run_once(self) -> None:
         """Destroy expired visitor salts, run every queued deletion, then retention if due."""
         # Salts also rotate at the first event of a day; a quiet server must still destroy
@@ -72,7 +82,10 @@ class Maintenance:
             return
         last = float(self.meta.get_setting(0, _LAST_RUN) or 0)
         if time.time() - last >= self.retention_interval:
-            report = retention.enforce(self.store, self.meta, datetime.now(UTC))
-            self.meta.set_setting(0, _LAST_RUN, time.time())
+            report = retention.enforce(
+                self.store, self.meta, datetime.now(UTC), self._tenants_until_stopped()
+            )
+            if not self._stopping:
+                self.meta.set_setting(0, _LAST_RUN, time.time())
             if report:
                 log.info("retention deleted rows: %s", report)

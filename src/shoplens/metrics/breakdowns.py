@@ -39,7 +39,7 @@ from typing import Any, LiteralString
 from shoplens.ingest.money import from_minor
 from shoplens.meta import Tenant
 from shoplens.metrics.period import Period
-from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, Expr, Query, run_rows
+from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, VISITOR, Expr, Query, run_rows
 from shoplens.store import Store
 
 DEFAULT_LIMIT = 20
@@ -131,7 +131,7 @@ def breakdown_query(breakdown: Breakdown, tenant_id: int, period: Period, limit:
         q = q.select("sumIf(events.discount, event_type = 'purchase')", alias="discount_minor")
     if "conversion_rate" in breakdown.extras:
         # Visitors come from every event type, so the type filter is the purchase count's.
-        q = q.select("uniqExactIf(visitor_id, visitor_id != '')", alias="visitor_count")
+        q = q.select(f"uniqExactIf({VISITOR}, visitor_id != '')", alias="visitor_count")
     else:
         q = q.where("event_type = 'purchase'")
     if breakdown.only is not None:

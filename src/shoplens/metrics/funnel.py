@@ -39,7 +39,7 @@ from typing import LiteralString
 from shoplens.meta import Tenant
 from shoplens.metrics.period import Period
 from shoplens.metrics.sales import percent
-from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, Expr, Query, run_rows
+from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, VISITOR, Expr, Query, run_rows
 from shoplens.store import Store
 
 _CART_TYPES = ["add_to_cart", "remove_from_cart", "purchase"]
@@ -138,9 +138,9 @@ def funnel(store: Store, tenant: Tenant, period: Period, steps: tuple[Step, ...]
         .where("is_flagged = 0")
         .where("visitor_id != ''")
         .where("event_type IN {types}", types=sorted({s.event_type for s in steps}))
-        .select("visitor_id")
+        .select(VISITOR, alias="visitor")
         .select(_level_expr(steps, window_ms), alias="level")
-        .group_by("visitor_id")
+        .group_by("visitor")
     )
     reached = Query.from_query(per_visitor)
     for i in range(len(steps)):
@@ -184,7 +184,7 @@ def cart_abandonment(store: Store, tenant: Tenant, period: Period) -> CartAbando
         .where("is_flagged = 0")
         .where("visitor_id != ''")
         .where("event_type IN {types}", types=_CART_TYPES)
-        .select("visitor_id")
+        .select(VISITOR, alias="visitor")
         .select("countIf(event_type = 'purchase')", alias="bought")
         .select("maxIf(timestamp, event_type = 'purchase')", alias="last_purchase")
         .select("countIf(event_type = 'add_to_cart')", alias="adds")
@@ -194,7 +194,7 @@ def cart_abandonment(store: Store, tenant: Tenant, period: Period) -> CartAbando
             " event_type IN ('add_to_cart', 'remove_from_cart')))",
             alias="cart_lines",
         )
-        .group_by("visitor_id")
+        .group_by("visitor")
         .having("adds > 0")
     )
     done: LiteralString = "bought > 0 AND last_purchase >= last_add"

@@ -33,7 +33,7 @@ from shoplens.meta import Tenant
 from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, parse_period
 from shoplens.metrics.sales import round_half_up
-from shoplens.metrics.sql import EVENTS, Query, bucket, run_rows
+from shoplens.metrics.sql import EVENTS, VISITOR, Query, bucket, run_rows
 from shoplens.store import Store
 
 WEEK_DAYS = 7
@@ -119,7 +119,7 @@ def counts(store: Store, tenant: Tenant, period: Period) -> LandingCounts:
     q = (
         Query.from_query(timed)
         .select(
-            "uniqExactIf(visitor_id, event_type = 'page_view' AND visitor_id != '')",
+            f"uniqExactIf({VISITOR}, event_type = 'page_view' AND visitor_id != '')",
             alias="visitors",
         )
         .select("countIf(event_type = 'click_whatsapp')", alias="whatsapp")
@@ -150,7 +150,7 @@ def daily_visitors(store: Store, tenant: Tenant, period: Period) -> list[DayVisi
         .where("event_type = 'page_view'")
         .where("visitor_id != ''")
         .select(bucket(EVENTS.time_column, "day", period.timezone), alias="day")
-        .select("uniqExact(visitor_id)", alias="visitors")
+        .select(f"uniqExact({VISITOR})", alias="visitors")
         .group_by("day")
     )
     found = {row["day"].astimezone(UTC): int(row["visitors"]) for row in run_rows(store, q)}

@@ -47,7 +47,7 @@ from shoplens.meta import Tenant
 from shoplens.metrics import customers, sales
 from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, local_midnight, parse_period
-from shoplens.metrics.sql import EVENTS, Query, bucket, run_rows
+from shoplens.metrics.sql import EVENTS, VISITOR, Query, bucket, run_rows
 from shoplens.store import Store
 
 ACTIVE_MINUTES = 5
@@ -110,7 +110,7 @@ def realtime(
     active = (
         Query.from_table(EVENTS, tenant.id, now - timedelta(minutes=minutes), end)
         .where("is_flagged = 0")
-        .select("uniqExactIf(visitor_id, visitor_id != '')", alias="active")
+        .select(f"uniqExactIf({VISITOR}, visitor_id != '')", alias="active")
         .select("countIf(event_type = 'purchase')", alias="purchases")
     )
     pages = (
@@ -119,7 +119,7 @@ def realtime(
         .where("page_path != ''")
         .where("visitor_id != ''")
         .select("page_path")
-        .select("uniqExact(visitor_id)", alias="visitors")
+        .select(f"uniqExact({VISITOR})", alias="visitors")
         .group_by("page_path")
         .order_by("visitors", "DESC")
         .order_by("page_path")

@@ -218,10 +218,10 @@ METRICS: dict[str, Metric] = {
             "add_to_cart, one decimal.",
             "percent",
             # |carted and not bought| = |carted or bought| - |bought|
-            "if(uniqExactIf(visitor_id, event_type = 'add_to_cart') = 0, 0, 100 * ("
-            "uniqExactIf(visitor_id, event_type = 'add_to_cart' OR "
-            f"({_PURCHASE})) - uniqExactIf(visitor_id, {_PURCHASE})) "
-            "/ uniqExactIf(visitor_id, event_type = 'add_to_cart'))",
+            "if(uniqExactIf(cityHash64(visitor_id), event_type = 'add_to_cart') = 0, 0, 100 * ("
+            "uniqExactIf(cityHash64(visitor_id), event_type = 'add_to_cart' OR "
+            f"({_PURCHASE})) - uniqExactIf(cityHash64(visitor_id), {_PURCHASE})) "
+            "/ uniqExactIf(cityHash64(visitor_id), event_type = 'add_to_cart'))",
         ),
         _m(
             "new_customers",

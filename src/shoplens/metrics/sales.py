@@ -35,7 +35,16 @@ from typing import Literal
 from shoplens.meta import Tenant
 from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period
-from shoplens.metrics.sql import EPOCH, EVENTS, EVENTS_HOURLY, Query, Table, bucket, run_rows
+from shoplens.metrics.sql import (
+    EPOCH,
+    EVENTS,
+    EVENTS_HOURLY,
+    VISITOR,
+    Query,
+    Table,
+    bucket,
+    run_rows,
+)
 from shoplens.store import Store
 
 Source = Literal["raw", "rollup"]
@@ -222,11 +231,11 @@ def cart_rates(store: Store, tenant: Tenant, period: Period) -> CartRates:
         .where("is_flagged = 0")
         .where("visitor_id != ''")
         .where("event_type IN {types}", types=_FUNNEL_TYPES)
-        .select("visitor_id")
+        .select(VISITOR, alias="visitor")
         .select("max(event_type = 'view_item')", alias="viewed")
         .select("max(event_type = 'add_to_cart')", alias="carted")
         .select("max(event_type = 'purchase')", alias="bought")
-        .group_by("visitor_id")
+        .group_by("visitor")
     )
     q = (
         Query.from_query(per_visitor)
