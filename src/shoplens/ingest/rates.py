@@ -26,7 +26,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +36,6 @@ from shoplens.ingest.money import decimal_of, exponent
 QUOTE = "EUR"
 GLOBAL = 0
 _EPOCH = date(1970, 1, 1)
-_MS_PER_DAY = 86_400_000
 # Rates are stored as Decimal(38, 12); anything outside this range is a typo, not a currency.
 _MIN_RATE = Decimal("1e-9")
 _MAX_RATE = Decimal("1e15")
@@ -69,17 +68,8 @@ def day_number(day: date) -> int:
     return (day - _EPOCH).days
 
 
-def day_of_ms(ms: int) -> int:
-    """The UTC day number (days since 1970-01-01) of an epoch-millisecond time."""
-    return ms // _MS_PER_DAY
-
-
 def date_of_day(number: int) -> date:
     return date.fromordinal(_EPOCH.toordinal() + number)
-
-
-def today_number() -> int:
-    return day_number(datetime.now(UTC).date())
 
 
 def parse_date(value: Any, field: str) -> date:
@@ -243,11 +233,6 @@ class RateBook:
             self._series[(tenant_id, currency)] = _Series(
                 ordered, [merged[d][0] for d in ordered], [merged[d][1] for d in ordered]
             )
-
-    @property
-    def global_count(self) -> int:
-        """How many global (date, currency) rates the book holds."""
-        return sum(len(s.days) for (tenant, _), s in self._series.items() if tenant == GLOBAL)
 
     def lookup(self, currency: str, day: int, tenant_id: int = GLOBAL) -> RateFound | None:
         """The rate of ``currency`` (units per 1 EUR) on or before ``day``, or None."""

@@ -18,7 +18,6 @@ rebuilt twice) would otherwise be dropped silently, losing the hours.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from shoplens.store.base import Store
 
@@ -72,10 +71,6 @@ WHERE tenant_id = {_TENANT} AND toStartOfHour(timestamp) IN {_HOURS}
 GROUP BY tenant_id, hour, event_type, item_id, is_flagged""",
     ),
 )
-
-
-def hour_text(hour: datetime) -> str:
-    return hour.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def rebuild(store: Store, rollup: Rollup, tenant_id: int, hours: list[str]) -> None:
