@@ -45,10 +45,9 @@ replaces the whole product: a field left out takes its default, except ``created
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +57,7 @@ from shoplens.errors import BadRequest
 from shoplens.ingest.money import CurrencyConverter, decimal_of, exponent
 from shoplens.meta import Tenant
 from shoplens.store import Store
+from shoplens.store.versions import VersionClock
 
 MAX_PRODUCTS = 1000
 MAX_ID = 200
@@ -253,19 +253,8 @@ def _datetime(value: Any, field: str) -> datetime | None:
 
 # --- storage ----------------------------------------------------------------------------
 
-_CLOCK = threading.Lock()
-_last_version = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _next_version() -> datetime:
-    """Now to the millisecond, strictly later than the last version this process wrote,
-    so two writes in one millisecond still order (FINAL keeps the highest updated_at)."""
-    global _last_version
-    with _CLOCK:
-        now = datetime.now(UTC)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        _last_version = max(now, _last_version + timedelta(milliseconds=1))
-        return _last_version
+#: versions of the catalog's rows (``products`` is a ReplacingMergeTree on updated_at)
+_versions = VersionClock()
 
 
 def _latest_sql(columns: str, where: str = "") -> str:
@@ -282,7 +271,7 @@ def _latest_sql(columns: str, where: str = "") -> str:
 
 
 def _insert(store: Store, tenant_id: int, rows: list[Product], deleted: int) -> None:
-    version = _next_version()
+    version = _versions.next()
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
     for product in rows:
         values = {

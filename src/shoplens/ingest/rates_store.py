@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from importlib import resources
 
 import pyarrow as pa
@@ -19,6 +19,7 @@ import pyarrow as pa
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.rates import GLOBAL, RateBook, RateSet, day_number, parse_csv
 from shoplens.store.base import Store
+from shoplens.store.versions import VersionClock
 
 SNAPSHOT = "eurofxref.csv"
 SCHEMA = pa.schema(
@@ -31,19 +32,8 @@ SCHEMA = pa.schema(
         ("loaded_at", pa.timestamp("ms", tz="UTC")),
     ]
 )
-_CLOCK = threading.Lock()
-_last_loaded = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _next_loaded_at() -> datetime:
-    """Now to the millisecond, strictly after the previous load by this process, so a
-    reload in the same millisecond still wins under FINAL."""
-    global _last_loaded
-    with _CLOCK:
-        now = datetime.now(UTC)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        _last_loaded = max(now, _last_loaded + timedelta(milliseconds=1))
-        return _last_loaded
+#: ``loaded_at`` of stored rates: a reload in the same millisecond still wins under FINAL
+_versions = VersionClock()
 
 
 def save(store: Store, rates: RateSet, *, tenant_id: int = GLOBAL, source: str) -> None:
@@ -51,7 +41,7 @@ def save(store: Store, rates: RateSet, *, tenant_id: int = GLOBAL, source: str) 
     rows = list(rates.rows())
     if not rows:
         return
-    loaded_at = _next_loaded_at()
+    loaded_at = _versions.next()
     batch = pa.table(
         {
             "tenant_id": [tenant_id] * len(rows),
