@@ -13,6 +13,7 @@ Secret key only. Routes parse, call the metrics module, and shape; no SQL here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -22,10 +23,12 @@ from shoplens.api.deps import state
 from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, parse_limit, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
+from shoplens.meta import Tenant
 from shoplens.metrics import store_reports
 from shoplens.metrics.period import Period
 from shoplens.metrics.sales import aov
 from shoplens.metrics.store_reports import SORT_BY, ProductStats
+from shoplens.store import Store
 
 router = APIRouter(tags=["reports"])
 
@@ -103,6 +106,22 @@ def product_detail(
     }
 
 
+def _shares(
+    request: Request,
+    principal: Principal,
+    limit: str | None,
+    report: Callable[[Store, Tenant, Period, int], tuple[list[dict[str, Any]], int]],
+    key: str,
+) -> dict[str, Any]:
+    """A list report with each row's share of the period's revenue (categories, channels,
+    countries): the period, the limit, then ``{total_revenue, <key>: rows}``."""
+    tenant = principal.tenant
+    window = period_of(request, principal, CORE_PERIOD)
+    count = parse_limit(limit, LIST_DEFAULT_LIMIT, MAX_LIMIT)
+    rows, total = report(state(request).store, tenant, window, count)
+    return {**_echo(window, tenant.base_currency), "total_revenue": total, key: rows}
+
+
 @router.get("/analytics/categories", dependencies=[CORE_PERIOD_DOCS])
 def categories(
     request: Request,
@@ -110,11 +129,7 @@ def categories(
     limit: str | None = Query(None, description=f"{_LIMIT}, default {LIST_DEFAULT_LIMIT}"),
 ) -> dict[str, Any]:
     """Revenue, units, orders and share of item revenue per product category."""
-    tenant = principal.tenant
-    window = period_of(request, principal, CORE_PERIOD)
-    count = parse_limit(limit, LIST_DEFAULT_LIMIT, MAX_LIMIT)
-    rows, total = store_reports.categories(state(request).store, tenant, window, count)
-    return {**_echo(window, tenant.base_currency), "total_revenue": total, "categories": rows}
+    return _shares(request, principal, limit, store_reports.categories, "categories")
 
 
 @router.get("/analytics/revenue/trend", dependencies=[CORE_PERIOD_DOCS])
@@ -149,11 +164,7 @@ def revenue_by_channel(
     limit: str | None = Query(None, description=f"{_LIMIT}, default {LIST_DEFAULT_LIMIT}"),
 ) -> dict[str, Any]:
     """Revenue per UTM campaign/source/medium; untagged purchases are not a channel."""
-    tenant = principal.tenant
-    window = period_of(request, principal, CORE_PERIOD)
-    count = parse_limit(limit, LIST_DEFAULT_LIMIT, MAX_LIMIT)
-    rows, total = store_reports.channels(state(request).store, tenant, window, count)
-    return {**_echo(window, tenant.base_currency), "total_revenue": total, "channels": rows}
+    return _shares(request, principal, limit, store_reports.channels, "channels")
 
 
 @router.get("/analytics/geographic", dependencies=[CORE_PERIOD_DOCS])
@@ -163,8 +174,4 @@ def geographic(
     limit: str | None = Query(None, description=f"{_LIMIT}, default {LIST_DEFAULT_LIMIT}"),
 ) -> dict[str, Any]:
     """Revenue, orders and share of revenue per country (empty country: "unknown")."""
-    tenant = principal.tenant
-    window = period_of(request, principal, CORE_PERIOD)
-    count = parse_limit(limit, LIST_DEFAULT_LIMIT, MAX_LIMIT)
-    rows, total = store_reports.countries(state(request).store, tenant, window, count)
-    return {**_echo(window, tenant.base_currency), "total_revenue": total, "countries": rows}
+    return _shares(request, principal, limit, store_reports.countries, "countries")
