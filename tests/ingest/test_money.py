@@ -7,7 +7,14 @@ from decimal import Decimal
 import pytest
 
 from shoplens.errors import BadRequest
-from shoplens.ingest.money import CurrencyConverter, decimal_of, exponent, from_minor, to_minor
+from shoplens.ingest.money import (
+    CurrencyConverter,
+    decimal_of,
+    exponent,
+    from_minor,
+    require_base_currency,
+    to_minor,
+)
 
 
 @pytest.mark.parametrize(
@@ -142,3 +149,22 @@ def test_largest_int64_amount_is_accepted() -> None:
         CurrencyConverter().to_base_minor(Decimal("92233720368547758.07"), "USD", "USD", "revenue")
         == 2**63 - 1
     )
+
+
+@pytest.mark.parametrize("asked", [None, "", "  ", "usd", " USD "])
+def test_a_report_may_ask_for_nothing_or_the_base_currency(asked: str | None) -> None:
+    require_base_currency(asked, "USD")
+
+
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [
+        ("EUR", "filters.currency must be USD: amounts are stored converted"),
+        ("XYZ", "Unknown currency 'XYZ'"),
+        (5, "filters.currency must be a currency code"),
+    ],
+)
+def test_any_other_requested_currency_is_a_400(asked: object, message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        require_base_currency(asked, "USD", "filters.currency")
+    assert caught.value.message.startswith(message)

@@ -11,7 +11,7 @@ import time
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from iso4217 import Currency
 
@@ -29,6 +29,22 @@ def exponent(code: str) -> int:
     except ValueError:
         raise BadRequest(f"Unknown currency {code!r}", field="currency") from None
     return int(currency.exponent or 0)
+
+
+def require_base_currency(value: Any, base: str, field: str = "currency") -> None:
+    """A report's requested currency: absent, or the tenant's base currency. Amounts are
+    stored converted to it at ingestion, so no other currency can be reported in."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return
+    if not isinstance(value, str):
+        raise BadRequest(f"{field} must be a currency code", field=field)
+    code = value.strip().upper()
+    exponent(code)  # an unknown code is a 400 naming it
+    if code != base:
+        raise BadRequest(
+            f"{field} must be {base}: amounts are stored converted to the base currency",
+            field=field,
+        )
 
 
 def decimal_of(value: float | int | str | Decimal, field: str) -> Decimal:

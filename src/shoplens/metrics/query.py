@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any, LiteralString, cast
 
 from shoplens.errors import BadRequest
-from shoplens.ingest.money import exponent, from_minor
+from shoplens.ingest.money import exponent, from_minor, require_base_currency
 from shoplens.meta import Tenant
 from shoplens.metrics.customers import customer_purchases
 from shoplens.metrics.parallel import gather
@@ -253,7 +253,7 @@ def _filters(
                     raise BadRequest(f"{field} must be a string", field=field)
                 period[key] = str(value)
             elif key == "currency":
-                _reporting_currency(value, base_currency)
+                require_base_currency(value, base_currency, field)
             else:
                 nodes.append(_dimension_filter("is", key, value, field))
         return tuple(nodes), (), period
@@ -265,19 +265,6 @@ def _filters(
         node = _filter_node(entry, f"filters[{i}]", 1)
         (metric_filters if isinstance(node, MetricFilter) else dims).append(node)  # type: ignore[arg-type]
     return tuple(dims), tuple(metric_filters), {}
-
-
-def _reporting_currency(value: Any, base: str) -> None:
-    if not isinstance(value, str):
-        raise BadRequest("filters.currency must be a currency code", field="filters.currency")
-    code = value.strip().upper()
-    exponent(code)
-    if code != base:
-        raise BadRequest(
-            f"filters.currency must be {base}: amounts are stored converted to the base "
-            "currency (filter on the currency they were sent in with the currency dimension)",
-            field="filters.currency",
-        )
 
 
 def _order(
