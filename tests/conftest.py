@@ -111,6 +111,13 @@ def wait_stored(client: TestClient, timeout: float = 10.0) -> None:
     raise AssertionError("events were not flushed to the store in time")
 
 
+def assert_bad_request(response: Any, field: str) -> None:
+    """A 400 in the one error shape, naming ``field`` in ``field`` and in the message."""
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["ok"] is False and body["field"] == field and field in body["error"]
+
+
 def rows(store: Store, sql: str, **params: Any) -> list[dict[str, Any]]:
     return store.query(sql, params).to_pylist()
 

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from shoplens.ingest.columns import events_table
 from shoplens.ingest.event import Event
 from shoplens.store import Store
-from tests.conftest import TenantKeys, wait_stored
+from tests.conftest import TenantKeys, assert_bad_request, wait_stored
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
 FUNNEL = "/analytics/funnel"
@@ -292,10 +292,7 @@ def test_an_empty_range_is_zeros_not_an_error(
 def test_bad_parameters_are_400_naming_the_parameter(
     client: TestClient, tenant: TenantKeys, path: str, params: dict[str, str], field: str
 ) -> None:
-    response = client.get(path, params=params, headers=tenant.sk)
-    assert response.status_code == 400, response.text
-    body = response.json()
-    assert body["ok"] is False and body["field"] == field and field in body["error"]
+    assert_bad_request(client.get(path, params=params, headers=tenant.sk), field)
 
 
 def test_tenants_see_only_their_own_funnel(
