@@ -14,7 +14,8 @@ A query is answered at one of two grains:
 A metric has an aggregate for each grain it can be answered at (``None``: it cannot, and a
 query combining it with a product dimension is refused with the list of what is allowed).
 Every money metric excludes flagged events (``is_flagged != 0``) and is Int64 minor units of
-the tenant's base currency in SQL, returned as a decimal number in major units.
+the tenant's base currency in SQL, returned as integer minor units (the core surface's unit,
+seeds 000/001; ``aov`` rounded half up to a whole minor unit).
 """
 
 from __future__ import annotations
