@@ -68,6 +68,17 @@ def period_of(
     )
 
 
+def optional_period_of(
+    request: Request, principal: Principal, names: tuple[str, ...]
+) -> Period | None:
+    """:func:`period_of` when the request names a period, else None: for the reports whose
+    default is not a window of days (the v1 cohort matrix and user journey read all
+    retained history unless asked for a period)."""
+    if not any((request.query_params.get(name) or "").strip() for name in names):
+        return None
+    return period_of(request, principal, names)
+
+
 def parse_limit(value: str | None, default: int, maximum: int) -> int:
     """``limit`` as a whole number from 1 to ``maximum`` (absent or empty: ``default``)."""
     if value is None or not value.strip():
