@@ -271,7 +271,7 @@ DIMENSIONS: dict[str, Dimension] = {
         _d("country", "Country (ISO 3166-1 alpha-2) from the IP.", "country"),
         _d("region", "Region (subdivision) from the IP where known.", "region"),
         _d("city", "City from the IP where known.", "city"),
-        _d("device", "Device type: desktop, mobile, tablet, bot...", "device_type"),
+        _d("device", "Device type: desktop, mobile, tablet, bot, server.", "device_type"),
         _d("platform", "Platform sent by the client or read from the User-Agent.", "platform"),
         _d("os", "Operating system from the User-Agent.", "os"),
         _d("browser", "Browser from the User-Agent.", "browser"),
