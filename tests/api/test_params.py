@@ -49,3 +49,20 @@ def test_days_is_answered_back_when_asked_for(
 ) -> None:
     params = {**REQUIRED.get(path, {}), "days": "14"}
     assert client.get(path, params=params, headers=tenant.sk).json()["days"] == 14
+
+
+def test_every_v1_report_reads_the_other_period_styles_too(
+    client: TestClient, tenant: TenantKeys
+) -> None:
+    """docs/api.md: "The other period styles (period=30d, time_range=month) are accepted
+    too; mixing styles is a 400 naming the parameter". ``period=7d`` was silently answered
+    as the default 30 days."""
+    for path in v1_report_paths(client):
+        required = REQUIRED.get(path, {})
+        week = client.get(path, params={**required, "period": "7d"}, headers=tenant.sk)
+        assert week.status_code == 200 and week.json()["days"] == 7, (path, week.text)
+        mixed = client.get(
+            path, params={**required, "period": "7d", "days": "3"}, headers=tenant.sk
+        )
+        assert mixed.status_code == 400, (path, mixed.text)
+        assert mixed.json()["field"] in ("period", "days"), path
