@@ -28,9 +28,8 @@ Cohorts (:func:`cohorts`):
 User journey (:func:`user_journey`): the user's newest :data:`JOURNEY_LIMIT` unflagged
 events (any type, all time up to ``now`` + 1 day, as ingestion accepts timestamps up to 24
 hours ahead; with a ``window``, inside it), oldest first; ties on the timestamp are ordered
-by ``event_id`` (as text). Each event
-carries its ``event_items`` rows (in item order) and its transaction id and revenue where
-the event type has them.
+by ``event_id`` (as text). Each event carries its ``event_items`` rows (in item order) and
+its transaction id and revenue where the event type has them.
 """
 
 from __future__ import annotations
