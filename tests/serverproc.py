@@ -242,8 +242,9 @@ def query_store(
 
 
 def child_env() -> dict[str, str]:
-    """This process's environment without ``SHOPLENS_*``: a child runs on defaults and flags."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHOPLENS_")}
+    """This process's environment without ``SHOPLENS_*`` and seed 000's ``CLICKHOUSE_*``
+    (which select a server store): a child runs on defaults and flags."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SHOPLENS_", "CLICKHOUSE_"))}
 
 
 def query_data_dir(data_dir: Path, sql: str) -> list[dict[str, Any]]:

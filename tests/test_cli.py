@@ -399,3 +399,36 @@ def test_serve_refuses_a_data_dir_in_use(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert "on http://" not in done.stdout  # no banner for a server that is not running
     assert done.returncode == 1
+
+
+@pytest.mark.slow
+def test_serve_uses_seed_000s_clickhouse_variables_and_never_prints_the_password(
+    tmp_path: Path,
+) -> None:
+    """Seed 000's CLICKHOUSE_* select the server store; the banner masks the password. No
+    ClickHouse server runs here: the URL points at a closed port, so the server store's
+    first connection fails at startup, after the banner (what is checked is what it
+    printed, and that the password is nowhere in the output, error included)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    password = "hunter2-s3cret"
+    env = child_env() | {
+        "CLICKHOUSE_URL": f"http://127.0.0.1:{closed}",
+        "CLICKHOUSE_DATABASE": "commerce",
+        "CLICKHOUSE_USER": "analyst",
+        "CLICKHOUSE_PASSWORD": password,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "shoplens", "serve", "--data-dir", str(tmp_path), "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert f"store: http://analyst:***@127.0.0.1:{closed}/commerce" in one_line(done.stdout)
+    assert password not in done.stdout and password not in done.stderr
+    assert done.returncode != 0  # nothing listens there

@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shoplens.config import MIB, Settings
+from shoplens.config import MIB, Settings, clickhouse_store_url, redact_url
 from shoplens.ingest.context import Limits
+from shoplens.store.server import client_kwargs
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SHOPLENS_* variable from the machine running the tests leaks in."""
+    """No SHOPLENS_* or CLICKHOUSE_* variable from the machine running the tests leaks in."""
     for name in list(os.environ):
-        if name.upper().startswith("SHOPLENS_"):
+        if name.upper().startswith(("SHOPLENS_", "CLICKHOUSE_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
@@ -111,6 +112,95 @@ def test_default_store_url_follows_the_environment(
 def test_an_explicit_store_url_is_used_as_given() -> None:
     settings = Settings(data_dir=Path("d"), store_url="clickhouse://ch:8123/shop")
     assert settings.resolved_store_url == "clickhouse://ch:8123/shop"
+
+
+# Seed 000's "ClickHouse Setup", as an operator following it sets it.
+SEED_000 = {
+    "CLICKHOUSE_URL": "http://localhost:8123",
+    "CLICKHOUSE_DATABASE": "commerce",
+    "CLICKHOUSE_USER": "default",
+    "CLICKHOUSE_PASSWORD": "s3cret:p@ss/w0rd",
+}
+
+
+def test_seed_000_clickhouse_variables_configure_the_server_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: seed 000's CLICKHOUSE_* variables were ignored (the embedded store ran)."""
+    for name, value in SEED_000.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    # the arguments open_store's ServerStore hands clickhouse-connect (no server here)
+    assert client_kwargs(settings.resolved_store_url) == {
+        "host": "localhost",
+        "port": 8123,
+        "username": "default",
+        "password": SEED_000["CLICKHOUSE_PASSWORD"],
+        "database": "commerce",
+        "secure": False,
+    }
+    # the password is never shown: not in the console URL, not in the settings' repr
+    assert SEED_000["CLICKHOUSE_PASSWORD"] not in settings.display_store_url
+    assert settings.display_store_url == "http://default:***@localhost:8123/commerce"
+    assert SEED_000["CLICKHOUSE_PASSWORD"] not in repr(settings)
+
+
+def test_shoplens_store_url_wins_over_the_clickhouse_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in SEED_000.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SHOPLENS_STORE_URL", "clickhouse://ch1:8123/shoplens")
+    assert Settings().resolved_store_url == "clickhouse://ch1:8123/shoplens"
+    assert Settings(store_url="chdb:///srv/ch").resolved_store_url == "chdb:///srv/ch"
+
+
+def test_clickhouse_url_alone_uses_the_servers_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLICKHOUSE_URL", "https://ch.example.com")
+    kwargs = client_kwargs(Settings().resolved_store_url)
+    assert kwargs == {
+        "host": "ch.example.com",
+        "port": 8443,
+        "username": "default",
+        "password": "",
+        "database": "default",
+        "secure": True,
+    }
+    # without CLICKHOUSE_URL the other three configure nothing: the embedded store
+    monkeypatch.delenv("CLICKHOUSE_URL")
+    monkeypatch.setenv("CLICKHOUSE_PASSWORD", "x")
+    assert Settings().resolved_store_url.startswith("chdb:///")
+
+
+@pytest.mark.parametrize(
+    ("url", "parts", "expected"),
+    [
+        ("http://localhost:8123", {}, "http://localhost:8123"),
+        ("http://localhost:8123", {"database": "commerce"}, "http://localhost:8123/commerce"),
+        ("ch:8123", {"user": "reader"}, "http://reader@ch:8123"),
+        ("https://u:old@ch/db", {"password": "new"}, "https://u:new@ch/db"),
+        ("https://u:old@ch/db", {}, "https://u:old@ch/db"),
+        ("http://ch", {"user": "a@b", "password": "p:w/d"}, "http://a%40b:p%3Aw%2Fd@ch"),
+        ("http://ch", {"password": "pw"}, "http://default:pw@ch"),
+        ("http://ch/db?secure=1", {"database": "other"}, "http://ch/other?secure=1"),
+        ("http://[::1]:8123", {}, "http://[::1]:8123"),
+    ],
+)
+def test_clickhouse_store_url(url: str, parts: dict[str, str], expected: str) -> None:
+    given = {"database": None, "user": None, "password": None, **parts}
+    assert clickhouse_store_url(url, **given) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("clickhouse://u:pw@ch:8123/db", "clickhouse://u:***@ch:8123/db"),
+        ("clickhouse://u@ch/db", "clickhouse://u@ch/db"),
+        ("chdb:///var/lib/ch", "chdb:///var/lib/ch"),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
 
 
 def test_meta_path_defaults_to_the_data_dir() -> None:

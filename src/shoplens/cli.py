@@ -303,7 +303,7 @@ def serve(
     base = f"http://{settings.host}:{settings.port}"
     out.print(
         f"shoplens {__version__} on {base}  (data: {settings.data_dir}, "
-        f"store: {settings.resolved_store_url})"
+        f"store: {settings.display_store_url})"
     )
     out.print(f"API docs: {base}/docs   ReDoc: {base}/redoc")
     if keys:

@@ -1,14 +1,18 @@
 """Settings, read from flags and ``SHOPLENS_*`` environment variables.
 
 Every setting is documented in docs/operations.md; a flag given to the CLI wins over the
-environment, which wins over the defaults below.
+environment, which wins over the defaults below. The one exception to the prefix is seed
+000's ClickHouse setup (``CLICKHOUSE_URL``, ``CLICKHOUSE_DATABASE``, ``CLICKHOUSE_USER``,
+``CLICKHOUSE_PASSWORD``), read under those names and used when ``SHOPLENS_STORE_URL`` is
+not set.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KIB = 1024
@@ -18,13 +22,20 @@ MIB = 1024 * KIB
 class Settings(BaseSettings):
     """Process-wide configuration."""
 
-    model_config = SettingsConfigDict(env_prefix="SHOPLENS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SHOPLENS_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path("./shoplens-data"), description="WAL, metadata and embedded store")
     store_url: str | None = Field(
         None,
         description="chdb://<path> (default: <data-dir>/clickhouse) or clickhouse://host:8123/db",
     )
+    # Seed 000's names (no SHOPLENS_ prefix); SHOPLENS_STORE_URL wins over all four.
+    clickhouse_url: str | None = Field(
+        None, validation_alias="CLICKHOUSE_URL", description="http(s)://host:8123 (seed 000)"
+    )
+    clickhouse_database: str | None = Field(None, validation_alias="CLICKHOUSE_DATABASE")
+    clickhouse_user: str | None = Field(None, validation_alias="CLICKHOUSE_USER")
+    clickhouse_password: SecretStr | None = Field(None, validation_alias="CLICKHOUSE_PASSWORD")
     meta_file: Path | None = Field(None, description="SQLite metadata file (default: in data dir)")
     cluster: str | None = Field(None, description="ClickHouse cluster for ON CLUSTER DDL")
     host: str = "127.0.0.1"
@@ -68,7 +79,25 @@ class Settings(BaseSettings):
 
     @property
     def resolved_store_url(self) -> str:
-        return self.store_url or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        """The store to open: ``SHOPLENS_STORE_URL``, else seed 000's ``CLICKHOUSE_*``
+        variables, else the embedded store in the data dir. May carry a password: show
+        :attr:`display_store_url` instead."""
+        if self.store_url:
+            return self.store_url
+        if self.clickhouse_url:
+            password = self.clickhouse_password
+            return clickhouse_store_url(
+                self.clickhouse_url,
+                database=self.clickhouse_database,
+                user=self.clickhouse_user,
+                password=password.get_secret_value() if password is not None else None,
+            )
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def display_store_url(self) -> str:
+        """:attr:`resolved_store_url` with any password masked, for logs and the console."""
+        return redact_url(self.resolved_store_url)
 
     @property
     def wal_dir(self) -> Path:
@@ -77,3 +106,35 @@ class Settings(BaseSettings):
     @property
     def meta_path(self) -> Path:
         return self.meta_file or self.data_dir / "meta.sqlite3"
+
+
+def clickhouse_store_url(
+    url: str, *, database: str | None, user: str | None, password: str | None
+) -> str:
+    """Seed 000's ``CLICKHOUSE_URL`` (``http://localhost:8123``) and its separate database,
+    user and password as one store URL (``http://user:pw@localhost:8123/db``, parts
+    percent-encoded). A separate variable that is set and not empty wins over the same part
+    written in the URL; the server store reads the URL back (``store.server.client_kwargs``).
+    """
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    user = user or (unquote(parts.username) if parts.username else None)
+    password = password or (unquote(parts.password) if parts.password else None)
+    database = database or parts.path.strip("/") or None
+    host = parts.hostname or "localhost"
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    if user or password:
+        secret = f":{quote(password, safe='')}" if password else ""
+        netloc = f"{quote(user or 'default', safe='')}{secret}@{netloc}"
+    return urlunsplit((parts.scheme, netloc, f"/{database}" if database else "", parts.query, ""))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

@@ -75,16 +75,15 @@ def test_revenue_by_campaign_matches_the_orders_sent(client: TestClient, shop: T
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    want: dict[str, Decimal] = defaultdict(Decimal)
+    # the orders were sent in decimal dollars (seed 002); the core surface answers cents
+    want: dict[str, int] = defaultdict(int)
     count: dict[str, int] = defaultdict(int)
     for campaign, revenue, _ in ORDERS:
-        want[campaign] += Decimal(str(revenue))
+        want[campaign] += int(Decimal(str(revenue)) * 100)
         count[campaign] += 1
-    got = {
-        row["campaign"]: (Decimal(str(row["revenue"])), row["orders"]) for row in body["results"]
-    }
+    got = {row["campaign"]: (row["revenue"], row["orders"]) for row in body["results"]}
     assert got == {c: (want[c], count[c]) for c in want}
-    assert Decimal(str(body["totals"]["revenue"])) == sum(want.values())
+    assert body["totals"]["revenue"] == sum(want.values())
     assert body["meta"]["currency"] == "USD" and body["total_rows"] == len(want)
 
 
@@ -126,7 +125,51 @@ def test_hostile_strings_in_every_field_are_data_or_refused_never_sql(
 def test_a_tenant_sees_only_its_own_events(client: TestClient, shop: TenantKeys) -> None:
     body = ask(client, shop, {"metrics": ["revenue", "customers"], "dimensions": ["campaign"]})
     spring = next(row for row in body.json()["results"] if row["campaign"] == "spring")
-    assert spring["revenue"] == 150.5 and spring["customers"] == 2
+    assert spring["revenue"] == 15050 and spring["customers"] == 2
+
+
+def test_money_is_integer_minor_units_as_on_the_rest_of_the_core_surface(
+    client: TestClient, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    """Regression: the custom query answered decimals (65.78) where /analytics/sales answers
+    6578 for the same order; seed 001's body now gets the core surface's minor units."""
+    keys = make_tenant("query minor units", plan="pro")
+    order = {
+        "event": "order_completed",
+        "userId": "user_xyz789",
+        "timestamp": (NOW - timedelta(hours=2)).isoformat(),
+        "properties": {"orderId": "order_abc123", "total": 6578, "currency": "USD", "items": 3},
+    }
+    second = {**order, "properties": {**order["properties"], "orderId": "order_2", "total": 101}}
+    for event in (order, second):
+        sent = client.post("/analytics/event", json=event, headers=keys.pk)
+        assert sent.status_code == 201, sent.text
+    wait_stored(client)
+    seed_body = {
+        "metrics": ["revenue", "orders", "aov"],
+        "filters": {"period": "30d", "currency": "USD"},
+        "orderBy": "revenue:desc",
+        "limit": 20,
+    }
+    totals = ask(client, keys, seed_body).json()["totals"]
+    # aov = 6679 / 2 = 3339.5, rounded half up to a whole cent
+    assert totals == {"revenue": 6679, "orders": 2, "aov": 3340}
+    assert all(type(v) is int for v in totals.values())
+    sales = client.get("/analytics/sales?period=30d", headers=keys.sk).json()
+    assert (sales["revenue"], sales["averageOrderValue"]) == (totals["revenue"], totals["aov"])
+    # a money filter is in the same unit: orders above $10.00
+    big = ask(
+        client,
+        keys,
+        {"metrics": ["revenue"], "dimensions": ["day"], "filters": [["gt", "revenue", 1000]]},
+    )
+    assert [row["revenue"] for row in big.json()["results"]] == [6679]
+    none = ask(
+        client,
+        keys,
+        {"metrics": ["revenue"], "dimensions": ["day"], "filters": [["gt", "revenue", 6679]]},
+    )
+    assert none.json()["results"] == []
 
 
 def test_keys_and_body_errors(client: TestClient, shop: TenantKeys) -> None:

@@ -11,7 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -107,25 +107,41 @@ def half_up(value: Decimal, exp: int) -> Decimal:
 
 
 def expect_cohorts(
-    events: list[Sent], months: int, tz: str = "UTC", exp: int = 2
+    events: list[Sent],
+    months: int,
+    tz: str = "UTC",
+    exp: int = 2,
+    window: tuple[date, date] | None = None,
 ) -> dict[str, Any]:
-    """The cohort response, computed from the fixture list alone (unflagged, sent events)."""
+    """The cohort response, computed from the fixture list alone (unflagged, sent events);
+    ``window``: the local first and last day asked for with ``days`` or ``start``/``end``."""
     zone = ZoneInfo(tz)
 
     def index(at: datetime) -> int:
         local = at.astimezone(zone)
         return local.year * 12 + local.month - 1
 
-    purchases = [e for e in events if e.kind == "purchase" and e.user]
+    def inside(at: datetime) -> bool:
+        return window is None or window[0] <= at.astimezone(zone).date() <= window[1]
+
+    last = window[1] if window else None
+    purchases = [
+        e
+        for e in events
+        if e.kind == "purchase"
+        and e.user
+        and (last is None or e.at.astimezone(zone).date() <= last)
+    ]
     first: dict[str, int] = {}
     for e in purchases:
         assert e.user is not None
         first[e.user] = min(first.get(e.user, 10**9), index(e.at))
-    current = index(datetime.now(UTC))
+    current = index(datetime.now(UTC)) if last is None else last.year * 12 + last.month - 1
     cells: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
     for e in purchases:
         assert e.user is not None
-        cells[first[e.user], index(e.at) - first[e.user]] += e.amount
+        if inside(e.at):
+            cells[first[e.user], index(e.at) - first[e.user]] += e.amount
     cohorts, users_total, revenue_total = [], 0, Decimal(0)
     for m in range(current, current - months, -1):
         users = sum(1 for c in first.values() if c == m)
@@ -136,7 +152,10 @@ def expect_cohorts(
             {"month": f"{m // 12:04d}-{m % 12 + 1:02d}", "users": users, "revenue_by_month": row}
         )
     ltv = half_up(revenue_total / users_total, exp) if users_total else Decimal(0)
-    return {"cohorts": cohorts, "avg_ltv": float(ltv), "total_purchasing_users": users_total}
+    answer = {"cohorts": cohorts, "avg_ltv": float(ltv), "total_purchasing_users": users_total}
+    if window is not None:
+        answer["days"] = (window[1] - window[0]).days + 1
+    return answer
 
 
 # alice: acquired 5 months ago, buys again 3 months ago and this month (and refunds).
@@ -248,6 +267,54 @@ def test_a_jpy_tenant_gets_whole_yen(
     assert '"0":2501,' in response.text and ".0" not in response.text
 
 
+def test_cohorts_take_seed_002s_start_and_end(client: TestClient, shop: TenantKeys) -> None:
+    """Regression: seed 002 says every v1 GET takes days/start/end; cohorts ignored them."""
+    first, last = month_start(3).date(), (month_start(1) - timedelta(days=1)).date()
+    params = {"start": first.isoformat(), "end": last.isoformat()}
+    body = client.get(COHORTS, params=params, headers=shop.sk).json()
+    assert body == expect_cohorts(FIXTURE, 6, window=(first, last))
+    # As of the window's last month (two months back): bob's cohort is the newest; alice's
+    # (five back) keeps its user but shows only her purchase inside the window (3 back).
+    assert body["cohorts"][0] == {
+        "month": f"{last:%Y-%m}",
+        "users": 1,
+        "revenue_by_month": {"0": 25.01},
+    }
+    alice = body["cohorts"][3]
+    assert alice["users"] == 1 and alice["revenue_by_month"] == {
+        "0": 0.0,
+        "1": 0.0,
+        "2": 12.5,
+        "3": 0.0,
+    }
+    assert (body["total_purchasing_users"], body["avg_ltv"]) == (2, 18.76)
+    assert body["days"] == (last - first).days + 1
+
+
+def test_cohorts_take_days(client: TestClient, shop: TenantKeys) -> None:
+    today = datetime.now(UTC).date()
+    body = client.get(COHORTS, params={"days": "45"}, headers=shop.sk).json()
+    assert body == expect_cohorts(FIXTURE, 6, window=(today - timedelta(days=44), today))
+    assert body != expect_cohorts(FIXTURE, 6) | {"days": 45}  # alice's first order is out
+
+
+@pytest.mark.parametrize(("path", "required"), [(COHORTS, {}), (JOURNEY, {"user_id": "u"})])
+@pytest.mark.parametrize(
+    ("params", "field"), [({"days": "abc"}, "days"), ({"start": "2026-13-01", "end": "x"}, "start")]
+)
+def test_a_bad_period_is_400_naming_it(
+    client: TestClient,
+    tenant: TenantKeys,
+    path: str,
+    required: dict[str, str],
+    params: dict[str, str],
+    field: str,
+) -> None:
+    response = client.get(path, params=required | params, headers=tenant.sk)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+
+
 @pytest.mark.parametrize("months", ["0", "37", "-1", "1.5", "abc", "999999999999"])
 def test_bad_months_is_400_naming_months(
     client: TestClient, tenant: TenantKeys, months: str
@@ -329,6 +396,31 @@ def test_user_journey_is_ordered_with_items_and_money(
     }
     other_body = client.get(JOURNEY, params={"user_id": "user_123"}, headers=other.sk).json()
     assert [(e["event_type"], e["revenue"]) for e in other_body["events"]] == [("purchase", 77.0)]
+
+
+def test_user_journey_takes_seed_002s_period(
+    client: TestClient, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    """Regression: ``days``/``start``/``end`` narrow the journey (they were ignored)."""
+    keys = make_tenant("journey period", plan="pro")
+    events = [
+        Sent("view_item", at(5), "u", items=[{"item_id": "sku_1"}]),
+        Sent("purchase", at(2, 300), "u", Decimal("49.99"), tx="order_1"),
+        Sent("refund", at(1), "u", Decimal("10.00"), tx="order_1-r"),
+    ]
+    send(client, keys, events)
+    everything = client.get(JOURNEY, params={"user_id": "u"}, headers=keys.sk).json()
+    assert [e["event_type"] for e in everything["events"]] == ["view_item", "purchase", "refund"]
+    assert "days" not in everything
+    recent = client.get(JOURNEY, params={"user_id": "u", "days": "3"}, headers=keys.sk).json()
+    assert [e["event_type"] for e in recent["events"]] == ["purchase", "refund"]
+    assert recent["days"] == 3
+    day = at(2).date().isoformat()
+    one_day = client.get(
+        JOURNEY, params={"user_id": "u", "start": day, "end": day}, headers=keys.sk
+    ).json()
+    assert [(e["event_type"], e["revenue"]) for e in one_day["events"]] == [("purchase", 49.99)]
+    assert one_day["days"] == 1
 
 
 def test_an_unknown_user_has_an_empty_journey(client: TestClient, tenant: TenantKeys) -> None:

@@ -326,10 +326,41 @@ def test_top_is_not_taken_for_a_product_id(client: TestClient, shop: TenantKeys)
 def test_categories_with_uncategorized_and_shares(client: TestClient, shop: TenantKeys) -> None:
     body = get(client, shop, CATEGORIES)
     expected = expected_categories(FIXTURE)
-    total = sum(c["revenue"] for c in expected)
-    assert body == {**echo("30d"), "total_revenue": total, "categories": expected}
+    item_total = sum(c["revenue"] for c in expected)
+    order_total = sum(minor(e["revenue"]) for e in purchases(FIXTURE))
+    assert body == {
+        **echo("30d"),
+        "total_revenue": order_total,
+        "total_item_revenue": item_total,
+        "categories": expected,
+    }
+    # 49.99 for two 24.99 shirts, and a 0.01 order without items: the totals differ
+    assert order_total - item_total == 2
     assert [c["category"] for c in expected] == ["Apparel", "uncategorized", "Accessories"]
     assert body["categories"][1]["revenue"] == 5550  # 20.00 x 2 + 15.50, no category sent
+
+
+def test_categories_total_revenue_is_order_revenue_as_on_every_store_report(
+    client: TestClient, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    """Regression: /analytics/categories' total_revenue was item revenue (Σ price x
+    quantity) while every sibling report's is order revenue; an order with shipping made
+    the two disagree. Seed 002's purchase: 49.99 with 4.99 shipping and 3.75 tax (41.25 of
+    items)."""
+    keys = make_tenant("categories totals", plan="pro")
+    order = purchase(
+        49.99, 1, [item("sku_1", 41.25, 1, "Hoodie", "Apparel")], shipping=4.99, tax=3.75
+    )
+    sent = client.post(BATCH, json={"events": [order]}, headers=keys.pk)
+    assert sent.status_code == 200, sent.text
+    wait_stored(client)
+    body = get(client, keys, CATEGORIES)
+    assert (body["total_revenue"], body["total_item_revenue"]) == (4999, 4125)
+    assert body["categories"] == [
+        {"category": "Apparel", "revenue": 4125, "units": 1, "orders": 1, "share_of_revenue": 100.0}
+    ]
+    for sibling in ("/analytics/sales", GEO, CHANNELS, TREND):
+        assert get(client, keys, sibling)["total_revenue"] == body["total_revenue"], sibling
 
 
 @pytest.mark.parametrize("granularity", ["day", "week", "month"])
@@ -470,7 +501,12 @@ def test_bad_granularity_is_400(client: TestClient, tenant: TenantKeys) -> None:
 
 def test_no_data_is_zeros_and_empty_lists(client: TestClient, tenant: TenantKeys) -> None:
     assert get(client, tenant, TOP)["products"] == []
-    assert get(client, tenant, CATEGORIES) == {**echo("30d"), "total_revenue": 0, "categories": []}
+    assert get(client, tenant, CATEGORIES) == {
+        **echo("30d"),
+        "total_revenue": 0,
+        "total_item_revenue": 0,
+        "categories": [],
+    }
     assert get(client, tenant, CHANNELS) == {**echo("30d"), "total_revenue": 0, "channels": []}
     assert get(client, tenant, GEO) == {**echo("30d"), "total_revenue": 0, "countries": []}
     trend = get(client, tenant, TREND)

@@ -52,9 +52,9 @@ def event(**fields: Any) -> Event:
     return Event(**{**base, **fields})
 
 
-def enriched(ip: str = "", **fields: Any) -> Event:
+def enriched(ip: str = "", request_user_agent: str = "", **fields: Any) -> Event:
     e = event(**fields)
-    Enrich().apply(e, Facts(ip=ip), make_ctx())
+    Enrich().apply(e, Facts(ip=ip), make_ctx(user_agent=request_user_agent))
     return e
 
 
@@ -96,9 +96,23 @@ def test_sender_fields_win() -> None:
 def test_segment_mobile_device_type_is_a_platform() -> None:
     # Segment's iOS/Android libraries send context.device.type "ios"/"android".
     e = enriched(device_type="android", user_agent=SERVER_SDK)
-    assert (e.device_type, e.platform) == ("bot", "android")
+    assert (e.device_type, e.platform) == ("mobile", "android")
     e = enriched(device_type="ios", user_agent="")
     assert (e.device_type, e.platform) == ("mobile", "ios")
+
+
+@pytest.mark.parametrize(
+    "ua", [SERVER_SDK, "analytics-python/2.3.3", "Go-http-client/1.1", "curl/8.5.0"]
+)
+def test_a_server_sdk_is_a_server_not_a_bot(ua: str) -> None:
+    e = enriched(user_agent=ua)
+    assert (e.device_type, e.platform, e.os, e.browser) == ("server", "", "", "")
+    # Segment routes keep only context.userAgent: the request's SDK agent still says server
+    e = enriched(request_user_agent=ua)
+    assert (e.device_type, e.user_agent) == ("server", "")
+    # ... but never over the shopper's own agent, nor over a browser's request
+    assert enriched(request_user_agent=ua, user_agent=IPHONE).device_type == "mobile"
+    assert enriched(request_user_agent=WINDOWS_CHROME).device_type == ""
 
 
 def test_bots_are_marked_but_kept() -> None:
@@ -216,3 +230,60 @@ def test_every_format_is_enriched_end_to_end(
     for row in stored_events(store, shop.id):
         for value in row.values():  # the address itself is never stored
             assert "126.1.2.3" not in str(value) and "2a01:4f8::1" not in str(value)
+
+
+def test_server_sent_events_are_not_bots_in_the_device_report(
+    client: TestClient, make_tenant: Any, store: Store
+) -> None:
+    """Regression: a backend posting purchases with an HTTP library (python-requests'
+    default User-Agent) showed up as device "bot" in revenue-by-device."""
+    shop: TenantKeys = make_tenant("Server sender", plan="pro")
+
+    def purchase(tx: str, revenue: float, **extra: Any) -> dict[str, Any]:
+        return {"event_type": "purchase", "transaction_id": tx, "revenue": revenue,
+                "user_id": "u1", **extra}  # fmt: skip
+
+    sent = [
+        # what `requests.post(...)` sends from a shop's backend: no shopper UA
+        client.post(
+            "/v1/api/analytics/ecommerce/track",
+            headers={**shop.pk, "User-Agent": SERVER_SDK},
+            json=purchase("T-server-1", 30.0),
+        ),
+        # Go's net/http with the shopper's UA passed on: the shopper's device counts
+        client.post(
+            "/v1/api/analytics/ecommerce/track",
+            headers={**shop.pk, "User-Agent": "Go-http-client/1.1"},
+            json=purchase("T-server-2", 12.5, context={"userAgent": IPHONE}),
+        ),
+        # analytics-python through the Segment API, no context.userAgent
+        client.post(
+            "/v1/track",
+            headers={
+                "Authorization": "Basic "
+                + base64.b64encode(f"{shop.publishable}:".encode()).decode(),
+                "User-Agent": "analytics-python/2.3.3",
+            },
+            json={
+                "userId": "u2",
+                "event": "Order Completed",
+                "properties": {"order_id": "T-server-3", "revenue": 5.0},
+            },
+        ),
+        # a real crawler is still a bot (stored flagged or blocked by the fraud rules)
+        client.post(
+            "/analytics/event",
+            headers={**shop.pk, "User-Agent": GOOGLEBOT},
+            json={"event": "page_view", "anonymousId": "crawler"},
+        ),
+    ]
+    assert [r.status_code for r in sent] == [200, 200, 200, 201], [r.text for r in sent]
+    wait_stored(client)
+    report = client.get("/v1/api/analytics/ecommerce/revenue-by-device", headers=shop.sk)
+    devices = {row["device_type"]: row["revenue"] for row in report.json()["devices"]}
+    assert devices == {"server": 35.0, "mobile": 12.5}
+    rows = stored_events(store, shop.id)
+    purchases = sorted(row["device_type"] for row in rows if row["event_type"] == "purchase")
+    assert purchases == ["mobile", "server", "server"]
+    # the crawler's page view is blocked by the bot rule (docs/fraud.md), or kept as a bot
+    assert [row["device_type"] for row in rows if row["event_type"] != "purchase"] in ([], ["bot"])

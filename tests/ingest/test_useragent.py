@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from shoplens.ingest.useragent import EMPTY, Agent, is_bot, parse
+from shoplens.ingest.useragent import EMPTY, SERVER_AGENT, Agent, is_bot, parse
 
 CHROME = "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0"
 SAFARI = "AppleWebKit/605.1.15 (KHTML, like Gecko)"
@@ -120,8 +120,6 @@ BOTS = [
         "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; "
         "+https://openai.com/gptbot)",
     ),
-    ("curl", "curl/8.5.0"),
-    ("python-requests", "python-requests/2.32.3"),
     (
         "headless Chrome",
         f"Mozilla/5.0 (X11; Linux x86_64) {CHROME.replace('Chrome/', 'HeadlessChrome/')} "
@@ -141,6 +139,52 @@ def test_bots_are_bots(name: str, ua: str) -> None:
     agent = parse(ua)
     assert agent.is_bot and agent.device_type == "bot", name
     assert is_bot(ua)
+
+
+# What server SDKs and HTTP libraries send by default (their sources: the User-Agent
+# header each sets), some of which the crawler lists count as bots.
+SERVER_CLIENTS = [
+    "analytics-python/2.3.3",
+    "analytics-node-next/latest",
+    "analytics-go (version: 3.3.0)",
+    "analytics-ruby/2.4.3",
+    "analytics-java/3.5.1",
+    "rudder-sdk-python/2.1.0",
+    "rudder-sdk-node/2.0.8",
+    "Go-http-client/1.1",
+    "Go-http-client/2.0",
+    "python-requests/2.32.3",
+    "python-httpx/0.28.1",
+    "Python-urllib/3.12",
+    "curl/8.5.0",
+    "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
+    "node",
+    "axios/1.7.9",
+    "okhttp/4.12.0",
+    "Java/21.0.5",
+    "Apache-HttpClient/4.5.14 (Java/17.0.9)",
+    "GuzzleHttp/7",
+    "Faraday v2.12.2",
+]
+
+
+@pytest.mark.parametrize("ua", SERVER_CLIENTS)
+def test_server_sdks_and_http_libraries_are_servers_not_bots(ua: str) -> None:
+    assert parse(ua) == SERVER_AGENT == Agent("server")
+    assert not is_bot(ua)
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        "analytics-android/4.11.3",  # Segment's mobile SDKs run on the shopper's phone
+        "rudder-sdk-ios/1.12.0",
+        "nodejs-crawler/1.0",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html) curl/8",
+    ],
+)
+def test_only_a_server_clients_own_token_makes_a_server(ua: str) -> None:
+    assert parse(ua).device_type != "server"
 
 
 def test_googlebot_names_itself_as_the_browser() -> None:

@@ -165,8 +165,9 @@ def first_purchase(events: list[Event]) -> dict[str, int]:
     return firsts
 
 
-def money(minor: Decimal | int) -> float:
-    return float((Decimal(minor) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP))
+def money(minor: Decimal | int) -> int:
+    """The answer's unit: integer minor units, averages rounded half up."""
+    return int(Decimal(minor).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 def pct(part: int, whole: int) -> float:
@@ -192,7 +193,7 @@ def event_metrics(
         "revenue": money(revenue),
         "net_revenue": money(revenue - refund_amount),
         "orders": len(bought),
-        "aov": money(Decimal(revenue) / len(bought)) if bought else 0.0,
+        "aov": money(Decimal(revenue) / len(bought)) if bought else 0,
         "units": sum(e.item_count for e in bought),
         "refunds": len(refunded),
         "refund_amount": money(refund_amount),
@@ -226,7 +227,7 @@ def item_metrics(
         "revenue": money(revenue),
         "net_revenue": money(revenue - refund_amount),
         "orders": orders,
-        "aov": money(Decimal(revenue) / orders) if orders else 0.0,
+        "aov": money(Decimal(revenue) / orders) if orders else 0,
         "units": sum(i.quantity for _, i in bought),
         "refunds": len({e.event_id for e, _ in refunded}),
         "refund_amount": money(refund_amount),
@@ -387,13 +388,13 @@ def test_metric_filters_apply_after_aggregation_and_count_in_total_rows(
 ) -> None:
     tenant, events = shop
     want = expected(events, ["revenue", "orders"], ["day"])
-    kept = {k: v for k, v in want.items() if v["revenue"] > 300 and v["orders"] >= 2}
+    kept = {k: v for k, v in want.items() if v["revenue"] > 30_000 and v["orders"] >= 2}
     answer = ask(
         store,
         tenant,
         metrics=["revenue", "orders"],
         dimensions=["day"],
-        filters=[["gt", "revenue", 300], ["gte", "orders", 2]],
+        filters=[["gt", "revenue", 30_000], ["gte", "orders", 2]],
     )
     same(by_key(answer, ["day"]), kept)
     assert answer["total_rows"] == len(kept) and 0 < len(kept) < len(want)

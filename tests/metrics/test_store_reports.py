@@ -146,14 +146,17 @@ def test_categories_shares_and_uncategorized(
 ) -> None:
     shop = make_shop()
     insert(store, [
-        event(shop.id, ago(1), items=[Item("a", item_category="Shoes", price=700),
-                                      Item("b", price=200, quantity=1)]),
-        event(shop.id, ago(1), items=[Item("c", item_category="Shoes", price=100)]),
-        event(shop.id, ago(1), is_flagged=1, items=[Item("d", item_category="X", price=99)]),
+        event(shop.id, ago(1), revenue=1050,  # 900 of items, 150 of shipping
+              items=[Item("a", item_category="Shoes", price=700),
+                     Item("b", price=200, quantity=1)]),
+        event(shop.id, ago(1), revenue=100, items=[Item("c", item_category="Shoes", price=100)]),
+        event(shop.id, ago(1), revenue=99, is_flagged=1,
+              items=[Item("d", item_category="X", price=99)]),
     ])  # fmt: skip
-    rows, total = store_reports.categories(store, shop, days(7, shop))
-    assert total == 1000
-    assert rows == [
+    report = store_reports.categories(store, shop, days(7, shop))
+    assert report.item_revenue == 1000
+    assert report.order_revenue == 1150  # the orders' own revenue, shipping included
+    assert report.rows == [
         {"category": "Shoes", "revenue": 800, "units": 2, "orders": 2, "share_of_revenue": 80.0},
         {"category": "uncategorized", "revenue": 200, "units": 1, "orders": 1,
          "share_of_revenue": 20.0},

@@ -22,8 +22,10 @@ from shoplens.metrics.period import Period, parse_period
 
 #: Period parameters of the core/store-report surface (seeds 000, 001, 003).
 CORE_PERIOD = ("period", "days", "start", "end", "time_range", "start_date", "end_date")
-#: Period parameters of the ecommerce v1 surface (seed 002).
-V1_PERIOD = ("days", "start", "end")
+#: Period parameters the ecommerce v1 routes read: seed 002's ``days``/``start``/``end``
+#: (what /docs declares for them) and, as docs/api.md promises, the other styles too, so
+#: ``period=7d`` is answered, never silently read as the default 30 days.
+V1_PERIOD = CORE_PERIOD
 
 
 def _declare_core_period(
@@ -66,6 +68,17 @@ def period_of(
         retention_days=retention.raw_days(state(request).meta, principal.tenant),
         **options,
     )
+
+
+def optional_period_of(
+    request: Request, principal: Principal, names: tuple[str, ...]
+) -> Period | None:
+    """:func:`period_of` when the request names a period, else None: for the reports whose
+    default is not a window of days (the v1 cohort matrix and user journey read all
+    retained history unless asked for a period)."""
+    if not any((request.query_params.get(name) or "").strip() for name in names):
+        return None
+    return period_of(request, principal, names)
 
 
 def parse_limit(value: str | None, default: int, maximum: int) -> int:

@@ -3,6 +3,8 @@
 - ``GET /v1/api/analytics/ecommerce/cohorts?months=6``: the revenue cohort matrix.
 - ``GET /v1/api/analytics/ecommerce/user-journey?user_id=…``: one user's event history.
 
+Both take seed 002's period parameters (``days``/``start``/``end``): without them the whole
+retained history is read; with them the report is of that window and says its ``days``.
 Secret key only; money as decimals in the base currency. Definitions live in
 :mod:`shoplens.metrics.customers`; routes parse, call it, and shape; no SQL here.
 """
@@ -17,10 +19,11 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
-from shoplens.api.params import money
+from shoplens.api.params import V1_PERIOD, V1_PERIOD_DOCS, money, optional_period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.metrics import customers
+from shoplens.metrics.period import Period
 
 router = APIRouter(tags=["reports"])
 
@@ -45,7 +48,12 @@ def _iso_z(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-@router.get("/v1/api/analytics/ecommerce/cohorts")
+def _days(window: Period | None) -> dict[str, int]:
+    """``{"days": N}`` when a period was asked for (as every other v1 report answers)."""
+    return {"days": window.days} if window else {}
+
+
+@router.get("/v1/api/analytics/ecommerce/cohorts", dependencies=[V1_PERIOD_DOCS])
 def ecommerce_cohorts(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
@@ -53,7 +61,11 @@ def ecommerce_cohorts(
 ) -> dict[str, Any]:
     """Revenue by acquisition month and months since, newest cohort first."""
     tenant = principal.tenant
-    report = customers.cohorts(state(request).store, tenant, _months(months), datetime.now(UTC))
+    count = _months(months)
+    window = optional_period_of(request, principal, V1_PERIOD)
+    report = customers.cohorts(
+        state(request).store, tenant, count, datetime.now(UTC), window=window
+    )
     cur = tenant.base_currency
     return {
         "cohorts": [
@@ -68,10 +80,11 @@ def ecommerce_cohorts(
         ],
         "avg_ltv": money(report.avg_ltv, cur),
         "total_purchasing_users": report.total_purchasing_users,
+        **_days(window),
     }
 
 
-@router.get("/v1/api/analytics/ecommerce/user-journey")
+@router.get("/v1/api/analytics/ecommerce/user-journey", dependencies=[V1_PERIOD_DOCS])
 def ecommerce_user_journey(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
@@ -81,7 +94,10 @@ def ecommerce_user_journey(
     if user_id is None or not user_id.strip():
         raise BadRequest("user_id is required", field="user_id")
     tenant = principal.tenant
-    journey = customers.user_journey(state(request).store, tenant, user_id, datetime.now(UTC))
+    window = optional_period_of(request, principal, V1_PERIOD)
+    journey = customers.user_journey(
+        state(request).store, tenant, user_id, datetime.now(UTC), window=window
+    )
     events = []
     for e in journey:
         out: dict[str, Any] = {"event_type": e.event_type, "timestamp": _iso_z(e.timestamp)}
@@ -97,4 +113,4 @@ def ecommerce_user_journey(
         if e.revenue is not None:
             out["revenue"] = money(e.revenue, tenant.base_currency)
         events.append(out)
-    return {"events": events, "user_id": user_id}
+    return {"events": events, "user_id": user_id, **_days(window)}

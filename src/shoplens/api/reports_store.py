@@ -113,8 +113,8 @@ def _shares(
     report: Callable[[Store, Tenant, Period, int], tuple[list[dict[str, Any]], int]],
     key: str,
 ) -> dict[str, Any]:
-    """A list report with each row's share of the period's revenue (categories, channels,
-    countries): the period, the limit, then ``{total_revenue, <key>: rows}``."""
+    """A list report with each row's share of the period's revenue (channels, countries):
+    the period, the limit, then ``{total_revenue, <key>: rows}``."""
     tenant = principal.tenant
     window = period_of(request, principal, CORE_PERIOD)
     count = parse_limit(limit, LIST_DEFAULT_LIMIT, MAX_LIMIT)
@@ -128,8 +128,18 @@ def categories(
     principal: Principal = Depends(secret_key_dep),
     limit: str | None = Query(None, description=f"{_LIMIT}, default {LIST_DEFAULT_LIMIT}"),
 ) -> dict[str, Any]:
-    """Revenue, units, orders and share of item revenue per product category."""
-    return _shares(request, principal, limit, store_reports.categories, "categories")
+    """Item revenue, units, orders and share of item revenue per product category, with the
+    period's order revenue (``total_revenue``) and item revenue (``total_item_revenue``)."""
+    tenant = principal.tenant
+    window = period_of(request, principal, CORE_PERIOD)
+    count = parse_limit(limit, LIST_DEFAULT_LIMIT, MAX_LIMIT)
+    report = store_reports.categories(state(request).store, tenant, window, count)
+    return {
+        **_echo(window, tenant.base_currency),
+        "total_revenue": report.order_revenue,
+        "total_item_revenue": report.item_revenue,
+        "categories": report.rows,
+    }
 
 
 @router.get("/analytics/revenue/trend", dependencies=[CORE_PERIOD_DOCS])

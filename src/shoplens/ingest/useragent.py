@@ -9,19 +9,25 @@ few hundred browsers send almost all the traffic.
 
 Values (``docs/architecture.md``, Enrichment):
 
-- ``device_type``: ``desktop``, ``mobile``, ``tablet`` or ``bot``; ``""`` when nothing is
-  recognised (``curl`` is a bot, a made-up string is unknown). Tablets are iPads, Android
+- ``device_type``: ``desktop``, ``mobile``, ``tablet``, ``bot`` or ``server``; ``""`` when
+  nothing is recognised (a made-up string, or no User-Agent at all). ``server`` is a server
+  SDK or HTTP library (analytics-python, analytics-node, rudder-sdk-*, Go-http-client,
+  python-requests, curl, node-fetch…: :data:`SERVER_CLIENTS`): a shop's backend sending
+  for a shopper, not a crawler, so never ``bot`` — although the crawler lists name several
+  of them. Crawlers and headless browsers are ``bot``. Tablets are iPads, Android
   devices whose browser leaves ``Mobile`` out (Android's convention for large screens) and
   devices uap-core knows as tablets. TRICKY: iPadOS 13+ Safari sends a Mac user agent by
   default, so those iPads count as desktops — no User-Agent parser can tell them apart.
 - ``platform`` (seed 002's revenue-by-platform): ``ios``, ``android``, or ``web`` for any
-  other recognised browser or OS.
+  other recognised browser or OS; ``""`` for a server client (it says nothing of the
+  shopper's platform).
 - ``os``: uap-core's family with Apple's current name (``macOS``); ``browser``: uap-core's
   family with the mobile variants folded into their browser (``Mobile Safari`` → ``Safari``).
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache, lru_cache
 from typing import NamedTuple
 
@@ -50,6 +56,21 @@ PLATFORMS = {"iOS": "ios", "Android": "android"}
 TABLET_BRANDS = frozenset({"Generic_Android_Tablet"})
 TABLET_FAMILIES = frozenset({"iPad", "Kindle", "Generic Tablet"})
 UNKNOWN = "Other"
+SERVER = "server"
+
+#: The product token a server SDK or HTTP library starts its User-Agent with. TRICKY: the
+#: crawler lists (``crawler-user-agents``) count several of these as bots (python-requests,
+#: Go-http-client, okhttp, axios, node-fetch, curl…), but they are what a shop's backend sends
+#: purchases with. The HTTP libraries are those the fraud rules' bot check exempts
+#: (``ingest.fraud._HTTP_LIBRARY``), plus the Segment/RudderStack server SDKs — by name, as
+#: their mobile SDKs (analytics-android, rudder-sdk-ios…) run on the shopper's device.
+SERVER_CLIENTS = re.compile(
+    r"^(?:@segment/)?(?:(?:analytics|rudder-sdk)-(?:python|node|ruby|go|java|php|dotnet|csharp)|"
+    r"python-requests|python-httpx|python-urllib|aiohttp|httpx|axios|node-fetch|undici|"
+    r"node|got|okhttp|Go-http-client|Java|Apache-HttpClient|curl|Wget|Ruby|Faraday|"
+    r"Guzzle|GuzzleHttp|PHP|libcurl|Dart|PostmanRuntime|insomnia|Stripe|Shopify)\b",
+    re.IGNORECASE,
+)
 
 
 class Agent(NamedTuple):
@@ -61,6 +82,7 @@ class Agent(NamedTuple):
 
 
 EMPTY = Agent()
+SERVER_AGENT = Agent(SERVER)
 
 
 @cache
@@ -71,8 +93,8 @@ def _parser() -> Parser:
 
 
 def is_bot(user_agent: str) -> bool:
-    """True for crawlers, spiders, HTTP libraries and headless browsers (cached: it shares
-    :func:`parse`'s cache, so the fraud rules and enrichment parse a string once)."""
+    """True for crawlers, spiders and headless browsers, not for server clients (cached: it
+    shares :func:`parse`'s cache, so the fraud rules and enrichment parse a string once)."""
     return parse(user_agent).is_bot
 
 
@@ -81,6 +103,8 @@ def parse(user_agent: str) -> Agent:
     """The device, platform, OS and browser of a User-Agent string (cached)."""
     if not user_agent:
         return EMPTY
+    if SERVER_CLIENTS.match(user_agent):
+        return SERVER_AGENT
     result = _parser().parse(user_agent)
     ua_family = result.user_agent.family if result.user_agent else UNKNOWN
     os_family = result.os.family if result.os else UNKNOWN

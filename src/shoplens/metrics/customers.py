@@ -19,12 +19,17 @@ Cohorts (:func:`cohorts`):
 - ``avg_ltv``: all purchase revenue (to date) of those users / ``total_purchasing_users``,
   i.e. the sum of the matrix over its users, rounded half up to a minor unit; 0 when there
   are no users.
+- With a ``window`` (seed 002's ``days``/``start``/``end``): the report is as of the window's
+  last local day (cohort months end with its month; later purchases are not read) and
+  ``revenue_by_month`` counts only purchases inside the window. Cohort membership and
+  ``users`` still come from each user's first purchase ever, so a cohort acquired before the
+  window keeps its users and shows the revenue they made in the window.
 
 User journey (:func:`user_journey`): the user's newest :data:`JOURNEY_LIMIT` unflagged
 events (any type, all time up to ``now`` + 1 day, as ingestion accepts timestamps up to 24
-hours ahead), oldest first; ties on the timestamp are ordered by ``event_id`` (as text). Each event
-carries its ``event_items`` rows (in item order) and its transaction id and revenue where
-the event type has them.
+hours ahead; with a ``window``, inside it), oldest first; ties on the timestamp are ordered
+by ``event_id`` (as text). Each event carries its ``event_items`` rows (in item order) and
+its transaction id and revenue where the event type has them.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from shoplens.ingest.event import ECOMMERCE_TYPES
 from shoplens.meta import Tenant
-from shoplens.metrics.period import local_midnight
+from shoplens.metrics.period import Period, local_midnight
 from shoplens.metrics.sales import round_half_up
 from shoplens.metrics.sql import EPOCH, EVENT_ITEMS, EVENTS, Query, bucket, run_rows
 from shoplens.store import Store
@@ -113,19 +118,29 @@ def customer_purchases(tenant: Tenant, end: datetime) -> Query:
     )
 
 
-def cohorts(store: Store, tenant: Tenant, months: int, now: datetime) -> CohortReport:
-    """The last ``months`` cohorts up to ``now``'s local month, newest first."""
+def cohorts(
+    store: Store, tenant: Tenant, months: int, now: datetime, window: Period | None = None
+) -> CohortReport:
+    """The last ``months`` cohorts up to ``now``'s local month (with a ``window``: up to its
+    last local month, counting only the revenue inside it), newest first."""
     if not 1 <= months <= MAX_MONTHS:
         raise ValueError(f"months must be 1..{MAX_MONTHS}, got {months!r}")
     tz = ZoneInfo(tenant.timezone)
-    current = month_index(now.astimezone(tz).date())
+    end = window.end if window else now
+    current = month_index(window.last_day if window else now.astimezone(tz).date())
     first = current - months + 1
     # Per user and local month: their purchase revenue (guests and flagged rows left out).
+    # Every month a user bought in is a row (the cohort is their first), while the revenue
+    # counted is the window's.
     per_month = (
-        customer_purchases(tenant, now)
+        customer_purchases(tenant, end)
         .select("user_id")
         .select(bucket("timestamp", "month", tenant.timezone), alias="purchase_month")
-        .select("sum(revenue)", alias="month_revenue")
+        .select(
+            "sumIf(revenue, timestamp >= {window_start})",
+            alias="month_revenue",
+            window_start=window.start if window else EPOCH,
+        )
         .group_by("user_id", "purchase_month")
     )
     # Each row learns its user's first purchase month (the cohort).
@@ -167,12 +182,18 @@ def cohorts(store: Store, tenant: Tenant, months: int, now: datetime) -> CohortR
 
 
 def user_journey(
-    store: Store, tenant: Tenant, user_id: str, now: datetime, limit: int = JOURNEY_LIMIT
+    store: Store,
+    tenant: Tenant,
+    user_id: str,
+    now: datetime,
+    limit: int = JOURNEY_LIMIT,
+    window: Period | None = None,
 ) -> list[JourneyEvent]:
-    """``user_id``'s newest ``limit`` unflagged events with their items, oldest first."""
-    end = now + timedelta(days=1)
+    """``user_id``'s newest ``limit`` unflagged events (all history, or inside ``window``)
+    with their items, oldest first."""
+    start, end = (window.start, window.end) if window else (EPOCH, now + timedelta(days=1))
     q = (
-        Query.from_table(EVENTS, tenant.id, EPOCH, end)
+        Query.from_table(EVENTS, tenant.id, start, end)
         .where("is_flagged = 0")
         .where("user_id = {user_id}", user_id=user_id)
         .select("toString(event_id)", alias="event_key")

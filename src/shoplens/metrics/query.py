@@ -29,13 +29,13 @@ from decimal import Decimal
 from typing import Any, LiteralString, cast
 
 from shoplens.errors import BadRequest
-from shoplens.ingest.money import exponent, from_minor, require_base_currency
+from shoplens.ingest.money import require_base_currency
 from shoplens.meta import Tenant
 from shoplens.metrics.customers import customer_purchases
 from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, local_midnight, parse_period
 from shoplens.metrics.query_catalog import DIMENSIONS, METRICS, Dimension, Grain, Metric
-from shoplens.metrics.sales import one_decimal
+from shoplens.metrics.sales import one_decimal, round_half_up
 from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, Expr, Query, bucket, run_rows
 from shoplens.store import Store
 
@@ -474,9 +474,7 @@ def _grouped(spec: Spec, tenant: Tenant, period: Period) -> Query:
     if spec.dimensions:
         q = q.group_by(*(_dim_alias(d) for d in spec.dimensions))
     for f in spec.metric_filters:
-        q = q.having(
-            Expr(f"{_alias(f.metric)} {METRIC_OPS[f.op]} {{v}}", {"v": _threshold(f, tenant)})
-        )
+        q = q.having(Expr(f"{_alias(f.metric)} {METRIC_OPS[f.op]} {{v}}", {"v": f.value}))
     return q
 
 
@@ -486,13 +484,6 @@ def _page(spec: Spec, grouped: Query) -> Query:
     for name, direction in spec.order:
         q = q.order_by(_alias(name) if name in METRICS else _dim_alias(name), direction)
     return q.limit(spec.limit, spec.offset)
-
-
-def _threshold(f: MetricFilter, tenant: Tenant) -> float:
-    """A metric filter's number in the SQL value's unit (money: minor units)."""
-    if METRICS[f.metric].kind == "money":
-        return f.value * 10 ** exponent(tenant.base_currency)
-    return f.value
 
 
 def _totals(spec: Spec, tenant: Tenant, period: Period) -> Query:
@@ -525,10 +516,11 @@ def _year_earlier(day: date) -> date:
         return day.replace(year=day.year - 1, day=28)
 
 
-def _value(metric: Metric, raw: Any, currency: str) -> int | float:
+def _value(metric: Metric, raw: Any) -> int | float:
     if metric.kind == "money":
-        amount = from_minor(Decimal(str(raw or 0)), currency)
-        return int(amount) if amount.as_tuple().exponent == 0 else float(amount)
+        # Integer minor units, as everywhere on the core surface (seeds 000/001): sums are
+        # whole already; an average (aov) is rounded half up to a minor unit.
+        return round_half_up(Decimal(str(raw or 0)), 0)
     if metric.kind == "percent":
         return one_decimal(Decimal(str(raw or 0)))
     return int(raw or 0)
@@ -568,8 +560,8 @@ def _key(row: dict[str, Any], spec: Spec, compared: Period | None = None) -> tup
     return tuple(values)
 
 
-def _metrics_of(row: dict[str, Any], spec: Spec, currency: str) -> dict[str, int | float]:
-    return {m: _value(METRICS[m], row[_alias(m)], currency) for m in spec.metrics}
+def _metrics_of(row: dict[str, Any], spec: Spec) -> dict[str, int | float]:
+    return {m: _value(METRICS[m], row[_alias(m)]) for m in spec.metrics}
 
 
 def _change(current: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, float | None]:
@@ -605,12 +597,12 @@ def run(store: Store, tenant: Tenant, spec: Spec) -> dict[str, Any]:
         out: dict[str, Any] = {
             d: _dim_value(d, row[_dim_alias(d)], spec.period) for d in spec.dimensions
         }
-        out.update(_metrics_of(row, spec, currency))
+        out.update(_metrics_of(row, spec))
         results.append(out)
     answer: dict[str, Any] = {
         "ok": True,
         "results": results,
-        "totals": _metrics_of(totals_row, spec, currency),
+        "totals": _metrics_of(totals_row, spec),
         "total_rows": total_rows,
         "query": describe(spec),
         "meta": {"currency": currency, "grain": spec.grain, "warnings": warnings},
@@ -627,12 +619,12 @@ def run(store: Store, tenant: Tenant, spec: Spec) -> dict[str, Any]:
                 f"the comparison period has more than {MAX_COMPARISON_ROWS} rows; rows beyond "
                 "them have no comparison values"
             )
-        by_key = {_key(r, spec, compared): _metrics_of(r, spec, currency) for r in previous_rows}
+        by_key = {_key(r, spec, compared): _metrics_of(r, spec) for r in previous_rows}
         for row, out in zip(rows, results, strict=True):
             before = by_key.get(_key(row, spec))
             out["comparison"] = before
-            out["change"] = _change(_metrics_of(row, spec, currency), before)
-        previous_totals = _metrics_of(previous_totals_rows[0], spec, currency)
+            out["change"] = _change(_metrics_of(row, spec), before)
+        previous_totals = _metrics_of(previous_totals_rows[0], spec)
         answer["comparison"] = {
             "period": _period(compared),
             "totals": previous_totals,

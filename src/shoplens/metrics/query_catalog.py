@@ -14,7 +14,8 @@ A query is answered at one of two grains:
 A metric has an aggregate for each grain it can be answered at (``None``: it cannot, and a
 query combining it with a product dimension is refused with the list of what is allowed).
 Every money metric excludes flagged events (``is_flagged != 0``) and is Int64 minor units of
-the tenant's base currency in SQL, returned as a decimal number in major units.
+the tenant's base currency in SQL, returned as integer minor units (the core surface's unit,
+seeds 000/001; ``aov`` rounded half up to a whole minor unit).
 """
 
 from __future__ import annotations
@@ -270,7 +271,7 @@ DIMENSIONS: dict[str, Dimension] = {
         _d("country", "Country (ISO 3166-1 alpha-2) from the IP.", "country"),
         _d("region", "Region (subdivision) from the IP where known.", "region"),
         _d("city", "City from the IP where known.", "city"),
-        _d("device", "Device type: desktop, mobile, tablet, bot...", "device_type"),
+        _d("device", "Device type: desktop, mobile, tablet, bot, server.", "device_type"),
         _d("platform", "Platform sent by the client or read from the User-Agent.", "platform"),
         _d("os", "Operating system from the User-Agent.", "os"),
         _d("browser", "Browser from the User-Agent.", "browser"),

@@ -13,8 +13,12 @@ events (``is_flagged = 1``). Definitions (docs/api.md repeats them):
   definitions of :func:`shoplens.metrics.breakdowns.top_products` plus views (that function
   has neither views nor other sort orders, hence this query).
 - Categories: purchase rows of ``event_items`` grouped by ``item_category`` (empty →
-  ``"uncategorized"``); revenue/units/orders as for products; ``share_of_revenue`` =
-  100 * category revenue / the period's item revenue (all categories), one decimal.
+  ``"uncategorized"``); revenue/units/orders as for products, so a category's revenue is
+  **item revenue** (price * quantity); ``share_of_revenue`` = 100 * category revenue / the
+  period's item revenue (all categories), one decimal. Item revenue is not order revenue
+  (an order's ``revenue`` also carries shipping and tax, net of order discounts), so the
+  report gives both totals, each named for what it is: ``item_revenue`` (what the shares
+  are of) and ``order_revenue`` (the sales total, as ``/analytics/sales`` reports it).
 - Revenue trend: :func:`shoplens.metrics.sales.series` (revenue, orders per bucket) with
   ``aov`` = revenue / orders per bucket, rounded half up to a minor unit, 0 without orders.
 - Channels: the ``revenue-by-channel`` breakdown of :mod:`~shoplens.metrics.breakdowns`
@@ -187,11 +191,19 @@ def product_detail(
     )
 
 
-def categories(
-    store: Store, tenant: Tenant, period: Period, limit: int = 20
-) -> tuple[list[dict[str, Any]], int]:
-    """Per-category rows ``{category, revenue, units, orders, share_of_revenue}`` and the
-    period's total item revenue they are shares of."""
+@dataclass(frozen=True)
+class CategoryReport:
+    """Per-category rows and the period's two revenue totals (minor units)."""
+
+    rows: list[dict[str, Any]]  # {category, revenue, units, orders, share_of_revenue}
+    item_revenue: int  # Σ price x quantity of purchased items: what the shares are of
+    order_revenue: int  # Σ purchase revenue: the sales total
+
+
+def categories(store: Store, tenant: Tenant, period: Period, limit: int = 20) -> CategoryReport:
+    """Per-category rows ``{category, revenue, units, orders, share_of_revenue}`` (revenue:
+    item revenue), the period's total item revenue they are shares of, and its order
+    revenue (the three statements run at once)."""
     base = (
         Query.from_table(EVENT_ITEMS, tenant.id, period.start, period.end)
         .where("is_flagged = 0")
@@ -210,9 +222,10 @@ def categories(
         .order_by("category")
         .limit(limit)
     )
-    totals, found = gather(
+    totals, found, order_revenue = gather(
         lambda: run_rows(store, base.select(f"sum({_LINE})", alias="revenue_minor")),
         lambda: run_rows(store, q),
+        lambda: sales.totals(store, tenant, period).revenue,
     )
     total = int(totals[0]["revenue_minor"])
     rows = [
@@ -225,7 +238,7 @@ def categories(
         }
         for row in found
     ]
-    return rows, total
+    return CategoryReport(rows, item_revenue=total, order_revenue=order_revenue)
 
 
 def revenue_trend(store: Store, tenant: Tenant, period: Period) -> list[TrendPoint]:
