@@ -34,7 +34,6 @@ def test_browsers_posting_from_a_page(agent: str, origin: str, referer: str) -> 
     "agent",
     [
         "analytics-python/2.3.1",  # Segment's Python SDK
-        "analytics-node-next/latest",
         "Go-http-client/1.1",  # Go's net/http (analytics-go, rudder-sdk-go)
         "curl/8.5.0",
         "python-requests/2.32.3",  # rudder-sdk-python and most Python integrations

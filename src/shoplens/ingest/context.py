@@ -31,9 +31,9 @@ class Limits:
 
 
 #: Every browser's User-Agent starts with this (Chrome, Safari, Firefox, Edge, in-app
-#: WebViews); no server SDK's or HTTP library's does (``analytics-python/2.3.1``,
-#: ``analytics-node-next/…``, ``RudderLabs…``, ``Go-http-client/1.1``, ``curl/8.5``,
-#: ``python-requests/2.32``, ``axios/1.7``, ``node``).
+#: WebViews); server SDKs send their own name or their HTTP client's instead
+#: (``analytics-python/2.3.1``, ``python-requests/2.32``, ``axios/1.7``, ``node``,
+#: ``Go-http-client/1.1``, ``curl/8.5``, ``okhttp/4.12``).
 BROWSER_UA_PREFIX = "Mozilla/"
 
 
