@@ -5,10 +5,11 @@ settings that change behaviour for one tenant only.
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -23,6 +24,7 @@ TRACK = "/v1/api/analytics/ecommerce/track"
 BATCH = "/v1/api/analytics/ecommerce/batch"
 EVENTS = "/v1/fraud/events"
 STATS = "/v1/fraud/stats"
+OVERVIEW = "/v1/api/analytics/ecommerce/overview"
 SETTINGS = "/v1/settings/fraud"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
@@ -145,6 +147,118 @@ def test_velocity_end_to_end(
     assert [flags[e["transaction_id"]] for e in events] == [0, 0, 1]
 
 
+# --- issue 9: velocity judges shoppers, not the shop's own backend ----------------------
+
+SEGMENT_BATCH = "/v1/batch"
+ANALYTICS_PYTHON = "analytics-python/2.3.1"
+CHROME = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+SHOP_ORIGIN = "https://shop.example"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def segment_orders(count: int, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``/v1/batch`` body as analytics-python sends it from a shop's backend: orders of
+    ``count`` customers, stamped now, each with the library's context (and ``context``)."""
+    now = _iso(datetime.now(UTC))
+    library = {"library": {"name": "analytics-python", "version": "2.3.1"}}
+    return {
+        "batch": [
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "userId": f"customer-{n}",
+                "messageId": str(uuid.uuid4()),
+                "timestamp": now,
+                "properties": {"order_id": f"order-{n}", "revenue": 25.0, "currency": "USD"},
+                "context": {**library, **(context or {})},
+            }
+            for n in range(count)
+        ],
+        "sentAt": now,
+    }
+
+
+def post_segment(client: TestClient, shop: TenantKeys, body: dict[str, Any]) -> None:
+    key = base64.b64encode(f"{shop.publishable}:".encode()).decode()
+    headers = {"Authorization": f"Basic {key}", "User-Agent": ANALYTICS_PYTHON}
+    response = client.post(SEGMENT_BATCH, json=body, headers=headers)
+    assert response.json() == {"success": True}, response.text
+
+
+def test_a_server_integration_sending_300_orders_a_minute_loses_none(
+    client: TestClient, store: Store, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    # Issue 9: analytics-python on the shop's server sends every order from one IP. With
+    # the default per_ip velocity (120 a minute) 180 of these were flagged and silently
+    # left out of revenue.
+    shop = make_tenant(plan="pro")
+    post_segment(client, shop, segment_orders(300))
+    wait_stored(client)
+    rows = stored_events(store, shop.id)
+    assert len(rows) == 300 and not [r for r in rows if r["is_flagged"]]
+    sales = client.get("/analytics/sales", headers=shop.sk).json()
+    assert (sales["revenue"], sales["orders"]) == (300 * 2_500, 300)
+    assert (sales["flagged_orders"], sales["flagged_revenue"]) == (0, 0)
+    overview = client.get(OVERVIEW, headers=shop.sk).json()
+    assert (overview["total_orders"], overview["flagged_orders"]) == (300, 0)
+
+
+def test_a_forwarded_shopper_ip_is_judged_and_the_flags_are_shown(
+    client: TestClient, store: Store, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    # The same server integration forwarding the shopper's address in context.ip: 300
+    # orders from one shopper IP in a minute is the pattern velocity exists for.
+    shop = make_tenant(plan="pro")
+    post_segment(client, shop, segment_orders(300, {"ip": "203.0.113.77"}))
+    wait_stored(client)
+    flags = [r["is_flagged"] for r in stored_events(store, shop.id)]
+    assert (flags.count(0), flags.count(1)) == (120, 180)
+
+    sales = client.get("/analytics/sales", headers=shop.sk).json()
+    assert (sales["revenue"], sales["orders"]) == (120 * 2_500, 120)
+    assert (sales["flagged_orders"], sales["flagged_revenue"]) == (180, 180 * 2_500)
+    overview = client.get(OVERVIEW, headers=shop.sk).json()
+    assert (overview["total_revenue"], overview["total_orders"]) == (3000.0, 120)
+    assert (overview["flagged_orders"], overview["flagged_revenue"]) == (180, 4500.0)
+    stats = client.get(STATS, headers=shop.sk).json()
+    assert stats["flagged"] == {"events": 180, "by_rule": {"velocity": 180}}
+
+
+def test_a_backfill_from_one_browser_is_not_judged_but_live_orders_are(
+    client: TestClient, store: Store, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    shop = make_tenant(plan="pro")
+    browser = {**shop.pk, "User-Agent": CHROME, "Origin": SHOP_ORIGIN}
+
+    def send(events: list[dict[str, Any]]) -> None:
+        for i in range(0, len(events), 100):  # seed 002: at most 100 events a batch
+            chunk = events[i : i + 100]
+            response = client.post(BATCH, json={"events": chunk}, headers=browser)
+            assert response.json() == {"ok": True, "accepted": len(chunk)}
+
+    # 130 orders dated three days ago, sent at once from one browser (one IP): a backfill.
+    past = _iso(datetime.now(UTC) - timedelta(days=3))
+    backfill = [purchase(10, user_id=f"old-{n}", timestamp=past) for n in range(130)]
+    send(backfill)
+    # Then 125 live orders from that browser's IP: the per-IP limit (120) applies to them
+    # alone — the backfill was never counted in the window.
+    live = [purchase(10, user_id=f"new-{n}") for n in range(125)]
+    send(live)
+    wait_stored(client)
+    flags = {r["transaction_id"]: r["is_flagged"] for r in stored_events(store, shop.id)}
+    assert [flags[e["transaction_id"]] for e in backfill] == [0] * 130
+    assert [flags[e["transaction_id"]] for e in live] == [0] * 120 + [1] * 5
+    overview = client.get(OVERVIEW, headers=shop.sk).json()
+    assert (overview["total_orders"], overview["flagged_orders"]) == (250, 5)
+    assert overview["flagged_revenue"] == 50.0
+
+
 def test_settings_get_and_patch(
     client: TestClient, store: Store, make_tenant: Callable[..., TenantKeys]
 ) -> None:
@@ -156,7 +270,11 @@ def test_settings_get_and_patch(
         assert shown["enabled"] is True
         assert shown["severity"] == rule.severity
         assert shown["description"] == rule.description
-    assert body["rules"]["velocity"]["thresholds"] == {"per_user": 10, "per_ip": 120}
+    assert body["rules"]["velocity"]["thresholds"] == {
+        "per_user": 10,
+        "per_ip": 120,
+        "backfill_minutes": 10,
+    }
     assert body["rules"]["revenue_ceiling"]["thresholds"] == {"max_revenue": 1_000_000}
     assert body["rules"]["currency"]["thresholds"] == {"allowed": []}
 

@@ -136,8 +136,8 @@ FIXTURE = [
 def shop(client: TestClient, make_tenant: Callable[..., TenantKeys], store: Store) -> TenantKeys:
     keys = make_tenant("sales-shop", plan="pro")
     send(client, keys, FIXTURE)
-    # A flagged purchase (fraud rules don't exist yet): written through the store's insert
-    # path, as the flusher would write an event the rules had marked.
+    # A flagged purchase: written through the store's insert path, as the flusher writes
+    # an event the fraud rules marked.
     ms = int(days_ago(1, 13).timestamp() * 1000)
     flagged = Event(
         tenant_id=keys.id,
@@ -190,6 +190,9 @@ def test_sales_period_7d_matches_the_fixture(client: TestClient, shop: TenantKey
         "total_orders": now.orders,
         "average_order_value": now.aov,
         "items_sold": now.items,
+        # The flagged purchase: out of revenue, shown beside it (minor units).
+        "flagged_orders": 1,
+        "flagged_revenue": 999_900,
     }
     assert body["growth"] == {"revenue": 41.7, "orders": 50.0}
 
@@ -244,6 +247,8 @@ def test_ecommerce_overview_is_decimals_with_refunds_and_rates(
         "total_orders": 3,
         "total_refunds": 1,
         "refund_amount": 10.0,
+        "flagged_orders": 1,  # the flagged purchase: out of revenue, shown beside it
+        "flagged_revenue": 9999.0,
         "avg_order_value": 28.33,
         "total_items_sold": 6,
         # viewers: alice, erin, frank, carol; carts: alice (bought), erin (did not)

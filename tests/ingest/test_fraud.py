@@ -12,15 +12,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from shoplens.config import Settings
 from shoplens.errors import BadRequest
+from shoplens.ingest import handlers
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event, Item
+from shoplens.ingest.formats import ecommerce, segment
 from shoplens.ingest.fraud import RULES, Fraud, FraudSettings, Velocity, describe
 from shoplens.ingest.fraud_stats import ALL, BlockedCounter, utc_day
-from shoplens.ingest.stages import BLOCKED, FLAGGED, Facts, build_stages
+from shoplens.ingest.stages import BLOCKED, FLAGGED, Facts, Stages, build_stages
 from shoplens.meta import MetaStore, Tenant
 
 NOW = 1_705_315_000_000  # 2024-01-15T10:36:40Z
@@ -63,7 +66,7 @@ def purchase(tenant: Tenant, revenue: int = 5_000, **fields: Any) -> Event:
         event_type=values.pop("event_type", "purchase"),
         event_name="purchase",
         source="ecommerce",
-        timestamp=NOW,
+        timestamp=values.pop("timestamp", NOW),
         received_at=values.pop("received_at", NOW),
         revenue=revenue,
         **values,
@@ -71,11 +74,13 @@ def purchase(tenant: Tenant, revenue: int = 5_000, **fields: Any) -> Event:
 
 
 def judge(
-    stage: Fraud, event: Event, ip: str = "", historical: bool = False
+    stage: Fraud, event: Event, ip: str = "", historical: bool = False, shopper: bool = True
 ) -> tuple[int, list[str]]:
+    """Run the stage on ``event`` sent from ``ip``: the shopper's unless ``shopper=False``
+    (a server integration's own address, as ``normalize.finish`` tells them apart)."""
     tenant = Tenant(event.tenant_id, "shop", event.currency or "USD", "UTC", "pro", "")
     ctx = IngestContext(tenant=tenant, received_at=event.received_at, historical=historical)
-    stage.apply(event, Facts(ip=ip), ctx)
+    stage.apply(event, Facts(ip=ip, shopper_ip=ip if shopper else ""), ctx)
     return event.is_flagged, event.fraud_reasons
 
 
@@ -305,6 +310,93 @@ def test_velocity_skips_other_types_and_historical_loads(
         assert judge(stage, purchase(tenant, user_id="h"), historical=True) == (0, [])
 
 
+def test_velocity_per_ip_judges_a_shopper_ip_never_the_shops_own_server(
+    stage: Fraud, new_tenant: Callable[..., Tenant]
+) -> None:
+    # Issue 9: a server integration sends every order from its own address. 300 orders of
+    # 300 shoppers in one minute from it are 300 real orders, not one fast buyer.
+    tenant = new_tenant()
+    server = "10.0.0.5"
+    for n in range(300):
+        event = purchase(tenant, user_id=f"u{n}", received_at=NOW + n * 100)
+        assert judge(stage, event, ip=server, shopper=False) == (0, [])
+    # The same address as a shopper's (forwarded in the event, or a browser's own): the
+    # default 120 a minute applies, counted on its own window.
+    flags = [
+        judge(stage, purchase(tenant, user_id=f"s{n}", received_at=NOW + n * 100), ip=server)
+        for n in range(122)
+    ]
+    assert flags[:120] == [(0, [])] * 120
+    assert flags[120:] == [(FLAGGED, ["velocity"])] * 2
+
+
+def test_velocity_skips_backfills(stage: Fraud, new_tenant: Callable[..., Tenant]) -> None:
+    tenant = new_tenant()
+    configure(stage, tenant, {"velocity": {"thresholds": {"per_user": 1, "per_ip": 1}}})
+    minute = 60_000
+
+    def dated(age_ms: int, user: str = "u") -> Event:
+        return purchase(tenant, user_id=user, timestamp=NOW - age_ms, received_at=NOW)
+
+    # Dated past the default 10 minutes before receipt: a backfill, never judged.
+    for _ in range(5):
+        assert judge(stage, dated(10 * minute + 1), ip="198.51.100.7") == (0, [])
+    # Exactly 10 minutes old is live traffic: the second one of the user is flagged.
+    assert judge(stage, dated(10 * minute, "v")) == (0, [])
+    assert judge(stage, dated(10 * minute, "v")) == (FLAGGED, ["velocity"])
+    # The tenant's own window.
+    configure(stage, tenant, {"velocity": {"thresholds": {"backfill_minutes": 60}}})
+    assert judge(stage, dated(30 * minute, "w")) == (0, [])
+    assert judge(stage, dated(30 * minute, "w")) == (FLAGGED, ["velocity"])
+    assert judge(stage, dated(61 * minute, "w")) == (0, [])
+
+
+def _ecommerce(n: int, forwarded: str | None) -> tuple[bytes, type, handlers.ToEvent]:
+    body: dict[str, Any] = {"event_type": "purchase", "transaction_id": f"t{n}", "revenue": 5}
+    if forwarded:
+        body["context"] = {"ip": forwarded}
+    return msgspec.json.encode(body), ecommerce.EcommerceIn, ecommerce.to_event
+
+
+def _segment(n: int, forwarded: str | None) -> tuple[bytes, type, handlers.ToEvent]:
+    body: dict[str, Any] = {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": f"u{n}",
+        "properties": {"order_id": f"o{n}", "revenue": 5},
+    }
+    if forwarded:
+        body["context"] = {"ip": forwarded}
+    return msgspec.json.encode(body), segment.MessageIn, segment.to_event
+
+
+@pytest.mark.parametrize("wire", [_ecommerce, _segment])
+@pytest.mark.parametrize(
+    ("browser", "forwarded", "judged"),
+    [
+        (False, None, False),  # a server integration's own address: not the shopper's
+        (False, "203.0.113.9", True),  # the shopper's, forwarded in context.ip
+        (True, None, True),  # a browser's request: its address is the shopper's
+    ],
+)
+def test_the_formats_tell_a_shopper_ip_from_the_senders(
+    stage: Fraud,
+    new_tenant: Callable[..., Tenant],
+    wire: Callable[[int, str | None], tuple[bytes, type, handlers.ToEvent]],
+    browser: bool,
+    forwarded: str | None,
+    judged: bool,
+) -> None:
+    tenant = new_tenant()
+    configure(stage, tenant, {"velocity": {"thresholds": {"per_ip": 2}}})
+    ctx = IngestContext(tenant=tenant, ip="198.51.100.20", browser=browser, stages=Stages([stage]))
+    flags = []
+    for n in range(4):
+        body, into, to_event = wire(n, forwarded)
+        flags.append(handlers.one(body, into, to_event, ctx).is_flagged)
+    assert flags == ([0, 0, FLAGGED, FLAGGED] if judged else [0, 0, 0, 0])
+
+
 def test_velocity_memory_is_bounded() -> None:
     velocity = Velocity(max_keys=3)
     for n in range(10):
@@ -374,7 +466,11 @@ def test_settings_merge_partial_updates(
     settings.update(tenant.id, {"rules": {"velocity": {"thresholds": {"per_user": 3}}}})
     config = settings.update(tenant.id, {"rules": {"velocity": {"severity": 2}}})
     assert config["velocity"].severity == 2
-    assert config["velocity"].thresholds == {"per_user": 3, "per_ip": 120}
+    assert config["velocity"].thresholds == {
+        "per_user": 3,
+        "per_ip": 120,
+        "backfill_minutes": 10,
+    }
     assert config["bot"] == RULES["bot"].default_config()
     # Stored in the tenant's settings, read by a fresh process's settings too.
     again = FraudSettings(MetaStore(tmp_path / "meta.sqlite3")).get(tenant.id)

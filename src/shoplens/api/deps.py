@@ -13,7 +13,7 @@ from shoplens.api.limits import RequestLimits
 from shoplens.auth import KeyVerifier, Principal, parse_bearer, require_secret
 from shoplens.config import Settings
 from shoplens.errors import BadRequest, PayloadTooLarge
-from shoplens.ingest.context import IngestContext, Limits
+from shoplens.ingest.context import IngestContext, Limits, browser_request
 from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
@@ -91,11 +91,14 @@ def client_ip(request: Request) -> str:
 
 def ingest_context(request: Request, tenant: Tenant) -> IngestContext:
     app_state = state(request)
+    headers, longest = request.headers, app_state.limits.max_string_length
+    user_agent, referrer = headers.get("user-agent", ""), headers.get("referer", "")
     return IngestContext(
         tenant=tenant,
         ip=client_ip(request),
-        user_agent=request.headers.get("user-agent", "")[: app_state.limits.max_string_length],
-        referrer=request.headers.get("referer", "")[: app_state.limits.max_string_length],
+        user_agent=user_agent[:longest],
+        referrer=referrer[:longest],
+        browser=browser_request(user_agent, headers.get("origin", ""), referrer),
         limits=app_state.limits,
         converter=app_state.converter,
         stages=app_state.stages,

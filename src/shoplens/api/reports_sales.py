@@ -5,6 +5,10 @@
 - ``GET /v1/api/analytics/ecommerce/overview`` and ``/revenue-timeseries`` (seed 002):
   ``days``/``start``/``end``; money as decimals in the base currency.
 
+Both overviews show ``flagged_orders``/``flagged_revenue`` beside the revenue: the purchases
+fraud rules flagged and left out of it (``metrics.fraud.flagged_sales``), so a flag is never
+a silent hole in the figures.
+
 Secret key only. Routes parse, call :mod:`shoplens.metrics.sales`, and shape; no SQL here.
 """
 
@@ -26,7 +30,8 @@ from shoplens.api.params import (
 )
 from shoplens.auth import Principal
 from shoplens.ingest.money import require_base_currency
-from shoplens.metrics import sales
+from shoplens.metrics import fraud, sales
+from shoplens.metrics.parallel import gather
 
 router = APIRouter(tags=["reports"])
 
@@ -43,7 +48,11 @@ def sales_overview(
     require_base_currency(currency, tenant.base_currency)
     names = (*CORE_PERIOD, "granularity")
     window = period_of(request, principal, names, default_granularity="day")
-    report = sales.sales_report(state(request).store, tenant, window)
+    store = state(request).store
+    report, flagged = gather(
+        lambda: sales.sales_report(store, tenant, window),
+        lambda: fraud.flagged_sales(store, tenant, window),
+    )
     totals, growth = report.totals, report.growth
     points = [{"date": p.date, "revenue": p.revenue, "orders": p.orders} for p in report.series]
     return {
@@ -63,6 +72,8 @@ def sales_overview(
         "total_orders": totals.orders,
         "average_order_value": totals.aov,
         "items_sold": totals.items_sold,
+        "flagged_orders": flagged.orders,
+        "flagged_revenue": flagged.revenue,
     }
 
 
@@ -74,7 +85,10 @@ def ecommerce_overview(
     """Seed 002's overview: money as decimals in the tenant's base currency."""
     tenant, store = principal.tenant, state(request).store
     window = period_of(request, principal, V1_PERIOD)
-    totals, rates = sales.totals_and_rates(store, tenant, window)
+    (totals, rates), flagged = gather(
+        lambda: sales.totals_and_rates(store, tenant, window),
+        lambda: fraud.flagged_sales(store, tenant, window),
+    )
     cur = tenant.base_currency
     return {
         "total_revenue": money(totals.revenue, cur),
@@ -82,6 +96,8 @@ def ecommerce_overview(
         "total_orders": totals.orders,
         "total_refunds": totals.refunds,
         "refund_amount": money(totals.refund_amount, cur),
+        "flagged_orders": flagged.orders,
+        "flagged_revenue": money(flagged.revenue, cur),
         "avg_order_value": money(totals.aov, cur),
         "total_items_sold": totals.items_sold,
         "cart_abandonment_rate": rates.cart_abandonment_rate,

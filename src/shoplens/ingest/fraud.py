@@ -132,12 +132,19 @@ def _items_mismatch(
 def _velocity(
     event: Event, facts: Facts, ctx: IngestContext, config: RuleConfig, fraud: Fraud
 ) -> bool:
+    """Purchases per minute of receipt, per user and per shopper IP (``facts.shopper_ip``:
+    a server integration's own address is never counted)."""
     # Historical loads (CLI import, demo) arrive all at once: velocity judges live traffic.
     if event.event_type != "purchase" or ctx.historical:
         return False
     now, tenant, tx = event.received_at, ctx.tenant.id, event.transaction_id
+    # A backfill (or a queue replayed after an outage) arrives in a burst that says
+    # nothing about how fast anyone bought: only events from near their receipt count.
+    if event.timestamp < now - int(config.thresholds["backfill_minutes"]) * 60_000:
+        return False
     over = False
-    for kind, key, name in (("user", event.user_id, "per_user"), ("ip", facts.ip, "per_ip")):
+    ip = facts.shopper_ip
+    for kind, key, name in (("user", event.user_id, "per_user"), ("ip", ip, "per_ip")):
         if key:
             limit = int(config.thresholds[name])
             over |= fraud.velocity.record((tenant, kind, key), now, tx, limit + 1) > limit
@@ -186,12 +193,22 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "velocity",
-            "More purchases in one minute than allowed from one user_id or one IP address.",
+            "More purchases in one minute than allowed from one user_id or one shopper IP "
+            "address (forwarded in the event, or a browser's own; a server integration's "
+            "address is not judged). Purchases dated more than backfill_minutes before "
+            "their receipt (backfills) are not judged.",
             FLAGGED,
             _velocity,
             (
                 Param("per_user", "purchases per user_id per minute", 10, "count"),
-                Param("per_ip", "purchases per IP address per minute", 120, "count"),
+                Param("per_ip", "purchases per shopper IP address per minute", 120, "count"),
+                Param(
+                    "backfill_minutes",
+                    "purchases dated more than this many minutes before their receipt "
+                    "are backfills, not judged",
+                    10,
+                    "count",
+                ),
             ),
         ),
         Rule(

@@ -206,7 +206,17 @@ def sent_at(timestamp: Any, value: Any, field: str, ctx: IngestContext) -> int |
     return timestamp_ms(value, field, ctx)
 
 
-def finish(event: Event, ctx: IngestContext, *, ip: str, sent_at: int | None = None) -> Event:
+def finish(
+    event: Event, ctx: IngestContext, *, forwarded_ip: str = "", sent_at: int | None = None
+) -> Event:
     """The last step of every format: run the ingestion stages with the per-event facts
-    (the shopper's IP — used, never stored — and the client's send time)."""
-    return ctx.stages.run(event, Facts(ip=ip, sent_at=sent_at), ctx)
+    (the IP — used, never stored — and the client's send time).
+
+    ``forwarded_ip`` is the IP the event names for its shopper (``context.ip``). Without
+    one the request's IP stands in (a browser cannot know its own address), but it is the
+    shopper's only when the request came from a browser (``ctx.browser``): a server
+    integration's requests carry the shop's own address, which fraud rules must not judge.
+    """
+    ip = forwarded_ip or ctx.ip
+    shopper_ip = ip if forwarded_ip or ctx.browser else ""
+    return ctx.stages.run(event, Facts(ip=ip, shopper_ip=shopper_ip, sent_at=sent_at), ctx)

@@ -7,7 +7,10 @@ stages run in the order of ``IngestContext.stages``, one module each, so each is
 its own and the order is data, not control flow.
 
 ``Facts`` holds what a stage may use but nothing may store: the raw IP lives only here and
-is gone when the request is answered.
+is gone when the request is answered. It carries the IP twice over: ``ip`` is where the
+event came from as far as anyone can tell (for geo and the visitor hash), ``shopper_ip`` is
+set only when that address is known to be the shopper's (for the fraud rules, which must
+judge the shopper, never the shop's own backend; ``normalize.finish`` decides).
 """
 
 from __future__ import annotations
@@ -34,7 +37,11 @@ FLAGGED = 1
 class Facts:
     """Per-event request facts for the stages; never written anywhere."""
 
+    #: the event's IP: the one it forwards (``context.ip``), else the request's
     ip: str = ""
+    #: ``ip`` when it is the shopper's: forwarded in the event, or the request's when the
+    #: request came from a browser (``context.browser_request``); "" for a server's own
+    shopper_ip: str = ""
     #: the client's clock when it sent the event (epoch ms), for clock-skew correction
     sent_at: int | None = None
 

@@ -1,4 +1,5 @@
-"""Flagged events (severity-1 fraud rules) as stored: the review listing and counts by rule.
+"""Flagged events (severity-1 fraud rules) as stored: the review listing, counts by rule,
+and the flagged purchases the sales reports show beside the revenue they left out.
 
 Blocked events (severity 2) are never stored; their counts come from the metadata store
 (``ingest.fraud_stats``), not from here.
@@ -10,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoplens.ingest.stages import FLAGGED
+from shoplens.meta import Tenant
+from shoplens.metrics import sales
 from shoplens.metrics.period import Period
-from shoplens.metrics.sql import EVENTS, Query, run_rows
+from shoplens.metrics.sql import EVENTS, EVENTS_HOURLY, Query, run_rows
 from shoplens.store import Store
 
 
@@ -19,6 +22,14 @@ from shoplens.store import Store
 class FlaggedPage:
     total: int  # flagged events in the period
     events: list[dict[str, Any]]  # newest first: one page of them
+
+
+@dataclass(frozen=True)
+class FlaggedSales:
+    """Flagged purchases of a period: left out of revenue, shown so nothing vanishes."""
+
+    orders: int
+    revenue: int  # minor units of the tenant's base currency
 
 
 def _flagged(store_tenant: int, period: Period) -> Query:
@@ -63,3 +74,21 @@ def flagged_by_rule(store: Store, tenant_id: int, period: Period) -> tuple[int, 
         .group_by("rule"),
     )
     return int(total["n"]), {str(r["rule"]): int(r["n"]) for r in by_rule}
+
+
+def flagged_sales(
+    store: Store, tenant: Tenant, period: Period, source: sales.Source | None = None
+) -> FlaggedSales:
+    """How many ``purchase`` events of ``period`` are flagged, and their revenue: what
+    :func:`shoplens.metrics.sales.totals` leaves out. Read from the hourly rollup when the
+    sales planner (``sales.plan``) says it answers the period exactly, else raw events."""
+    rollup = (source or sales.plan(period)) == "rollup"
+    q = (
+        Query.from_table(EVENTS_HOURLY if rollup else EVENTS, tenant.id, period.start, period.end)
+        .where("is_flagged = {flagged}", flagged=FLAGGED)
+        .where("event_type = 'purchase'")
+        .select("sum(events)" if rollup else "count()", alias="orders")
+        .select("sum(revenue)", alias="sales")
+    )
+    [row] = run_rows(store, q)
+    return FlaggedSales(orders=int(row["orders"]), revenue=int(row["sales"]))

@@ -190,6 +190,6 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
     return finish(
         event,
         ctx,
-        ip=text(context.ip, "context.ip", ctx) or ctx.ip,
+        forwarded_ip=text(context.ip, "context.ip", ctx),
         sent_at=sent_at(raw.timestamp, raw.sentAt, "sentAt", ctx),
     )

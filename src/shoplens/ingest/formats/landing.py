@@ -73,4 +73,4 @@ def to_event(raw: LandingIn, ctx: IngestContext) -> Event:
     apply_page(
         event, text(page if isinstance(page, str) else "", "metadata.page", ctx), ctx.referrer
     )
-    return finish(event, ctx, ip=ctx.ip)
+    return finish(event, ctx)

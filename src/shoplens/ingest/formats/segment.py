@@ -209,11 +209,11 @@ def to_event(raw: MessageIn, ctx: IngestContext) -> Event:
     if context.locale:
         event.properties.setdefault("locale", text(context.locale, "context.locale", ctx))
     # Segment uses the request's address when the message has none, as analytics.js relies
-    # on (a browser cannot know its IP).
+    # on (a browser cannot know its IP); ``finish`` decides whether that is the shopper's.
     return finish(
         event,
         ctx,
-        ip=text(context.ip, "context.ip", ctx) or ctx.ip,
+        forwarded_ip=text(context.ip, "context.ip", ctx),
         sent_at=sent_at(_client_time(raw), raw.sentAt, "sentAt", ctx),
     )
 
