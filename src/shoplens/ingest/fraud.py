@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -85,21 +84,12 @@ def _plain(value: Any) -> Any:
 
 # --- the checks --------------------------------------------------------------------------
 
-#: TRICKY: the bot lists (``ingest.useragent``) count generic HTTP client libraries
-#: (python-requests, axios, okhttp, Go-http-client, curl, ...) as bots. Those are what
-#: server-side integrations and SDKs send purchases with, so their User-Agents are not
-#: judged here; such traffic is still subject to the amount, velocity and currency rules.
-_HTTP_LIBRARY = re.compile(
-    r"^(python-requests|python-httpx|python-urllib|aiohttp|httpx|axios|node-fetch|undici|"
-    r"node|got|okhttp|Go-http-client|Java|Apache-HttpClient|curl|Wget|Ruby|Faraday|"
-    r"Guzzle|GuzzleHttp|PHP|libcurl|Dart|PostmanRuntime|insomnia|Stripe|Shopify)\b",
-    re.IGNORECASE,
-)
-
 
 def _bot(event: Event, facts: Facts, ctx: IngestContext, config: RuleConfig, _: Fraud) -> bool:
     ua = event.user_agent or ctx.user_agent
-    return bool(ua) and not _HTTP_LIBRARY.match(ua) and is_bot(ua)
+    # Server SDKs and HTTP libraries are never bots (useragent.SERVER_CLIENTS): they are what
+    # a shop's backend sends purchases with, still judged by the amount and velocity rules.
+    return bool(ua) and is_bot(ua)
 
 
 def _negative(event: Event, facts: Facts, ctx: IngestContext, config: RuleConfig, _: Fraud) -> bool:

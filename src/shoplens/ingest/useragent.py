@@ -61,8 +61,8 @@ SERVER = "server"
 #: The product token a server SDK or HTTP library starts its User-Agent with. TRICKY: the
 #: crawler lists (``crawler-user-agents``) count several of these as bots (python-requests,
 #: Go-http-client, okhttp, axios, node-fetch, curl…), but they are what a shop's backend sends
-#: purchases with. The HTTP libraries are those the fraud rules' bot check exempts
-#: (``ingest.fraud._HTTP_LIBRARY``), plus the Segment/RudderStack server SDKs — by name, as
+#: purchases with (the fraud rules' bot check relies on this too), and so are the
+#: Segment/RudderStack server SDKs — named one by one, as
 #: their mobile SDKs (analytics-android, rudder-sdk-ios…) run on the shopper's device.
 SERVER_CLIENTS = re.compile(
     r"^(?:@segment/)?(?:(?:analytics|rudder-sdk)-(?:python|node|ruby|go|java|php|dotnet|csharp)|"
