@@ -7,8 +7,9 @@ environment, which wins over the defaults below.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KIB = 1024
@@ -65,6 +66,17 @@ class Settings(BaseSettings):
     retention_interval: float = Field(
         3600.0, ge=0, description="seconds between retention runs; 0 disables them"
     )
+
+    # Exchange rates (ingest/rates_refresh.py): the scheduled refresh from a provider.
+    rates_provider: Literal["ecb", "openexchangerates", "none"] = Field(
+        "ecb", description="where global exchange rates are refreshed from; none: never"
+    )
+    rates_url: str | None = Field(None, description="the provider's URL (default: its own)")
+    rates_app_id: SecretStr | None = Field(None, description="Open Exchange Rates app id")
+    rates_refresh_interval: float = Field(
+        3600.0, ge=0, description="seconds between refreshes; 0: only `shoplens rates refresh`"
+    )
+    rates_timeout: float = Field(10.0, gt=0, description="seconds a refresh may take to fetch")
 
     @property
     def resolved_store_url(self) -> str:
