@@ -29,6 +29,7 @@ from shoplens.config import Settings
 from shoplens.errors import BadRequest
 from shoplens.ingest import rates_store
 from shoplens.ingest.rates import GLOBAL, QUOTE, date_of_day, day_number, parse_date, parse_file
+from shoplens.ingest.rates_providers import PROVIDERS
 from shoplens.ingest.rates_refresh import RatesRefresher, RefreshFailed
 from shoplens.meta import MetaStore
 from shoplens.store import Store
@@ -153,10 +154,9 @@ def refresh(
     data_dir: DataDir = None,
 ) -> None:
     """Fetch the provider's latest rates once and store them as the global rates."""
-    try:
-        settings = settings_for(data_dir, rates_provider=provider, rates_url=url)
-    except ValueError:
-        raise fail(f"--provider must be ecb or openexchangerates, not {provider!r}") from None
+    if provider is not None and provider not in PROVIDERS:
+        raise fail(f"--provider must be ecb or openexchangerates, not {provider!r}")
+    settings = settings_for(data_dir, rates_provider=provider, rates_url=url)
     with _opened(settings, None) as (store, meta):
         refresher = RatesRefresher(settings, store, rates_store.open_converter(store), meta)
         console.print(f"rates: fetching from {refresher.provider_name}…")

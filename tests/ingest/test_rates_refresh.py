@@ -201,6 +201,26 @@ def test_openexchangerates_without_an_app_id_fails_before_asking(
     assert stand_in.requests == []
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://127.0.0.1/latest.json", "cannot fetch ftp://127.0.0.1/latest.json: Unsupported"),
+        ("http://[::1/latest.json", "cannot fetch"),
+        ("http://127.0.0.1:1/latest.json", "cannot fetch http://127.0.0.1:1/latest.json: Connect"),
+    ],
+)
+def test_an_unusable_url_is_a_recorded_failure(
+    url: str, message: str, settings: Settings, store: Store, meta: MetaStore
+) -> None:
+    with provider_stand_in() as unused:
+        broken = oxr_settings(settings, unused, rates_url=url)
+    refreshing = refresher(broken, store, meta)
+    with pytest.raises(RefreshFailed, match=message):
+        asyncio.run(refreshing.refresh())
+    assert meta.get_setting(0, "rates_refresh")["last_error"].startswith("cannot fetch")
+    assert refreshing.seconds_until_due() > 3500  # the schedule waits, it does not spin
+
+
 def test_the_next_refresh_is_due_an_interval_after_the_last_attempt_across_restarts(
     settings: Settings, store: Store, meta: MetaStore, stand_in: ProviderStandIn
 ) -> None:

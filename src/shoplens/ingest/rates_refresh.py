@@ -76,14 +76,17 @@ class RefreshStatus:
     @classmethod
     def of(cls, stored: Any) -> RefreshStatus:
         known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in (stored or {}).items() if k in known})
+        fields = stored.items() if isinstance(stored, dict) else ()
+        return cls(**{k: v for k, v in fields if k in known})
 
 
 def shown_url(url: str) -> str:
     """``url`` without its query string and credentials: safe to log and to show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", f":{parts.port}" if parts.port else ""
+    except ValueError:  # "http://[::1/x", a port out of range: httpx refuses it too
+        return "(an invalid URL)"
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
@@ -113,7 +116,7 @@ async def fetch(url: str, params: dict[str, str], timeout: float) -> bytes:
             return bytes(body)
     except (TimeoutError, httpx.TimeoutException):
         raise RefreshFailed(f"no answer from {where} within {timeout:g} s") from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise RefreshFailed(f"cannot fetch {where}: {type(exc).__name__}: {exc}") from None
 
 
@@ -151,8 +154,9 @@ class RatesRefresher:
         try:
             rates = await self._fetch_rates()
             await self._store(rates)
-        except RefreshFailed as exc:
-            message = str(exc).replace(self._app_id, "***") if self._app_id else str(exc)
+        except Exception as exc:  # recorded whatever it is, so the schedule moves on
+            message = str(exc) if isinstance(exc, RefreshFailed) else f"{type(exc).__name__}: {exc}"
+            message = message.replace(self._app_id, "***") if self._app_id else message
             self._record(RefreshStatus(**{**asdict(self.status), "last_error": message}), attempt)
             raise RefreshFailed(message) from None
         result = RefreshResult(
@@ -235,7 +239,7 @@ class RatesRefresher:
                 result = await self.refresh()
             except RefreshFailed as exc:
                 log.warning("exchange-rate refresh failed, keeping the last rates: %s", exc)
-            except Exception:  # keep the schedule alive; the next round retries
+            except Exception:  # recording the outcome failed; the next round retries
                 log.exception("exchange-rate refresh failed")
             else:
                 log.info("refreshed %d exchange rates of %s", result.rates, result.last)
