@@ -30,6 +30,9 @@ from shoplens.store.migrate import migrate
 # where some insert old rows on purpose (tests/test_retention.py runs it explicitly).
 # Child processes (tests/serverproc.py) get their own data dirs and their defaults.
 os.environ["SHOPLENS_RETENTION_INTERVAL"] = "0"
+# No exchange-rate refresh from the internet (tests cannot reach it; the ones that refresh
+# point a provider at a local stand-in: tests/rates_provider.py).
+os.environ["SHOPLENS_RATES_PROVIDER"] = "none"
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,7 @@ def shoplens_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
     """The caller's environment without any ``SHOPLENS_*`` setting, plus ``overrides``:
     a stray variable in the developer's shell must not change what a test runs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLENS_")}
+    env["SHOPLENS_RATES_PROVIDER"] = "none"  # no refresh from the internet (unreachable)
     env.update(overrides or {})
     return env
 

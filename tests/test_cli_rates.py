@@ -7,14 +7,17 @@ TRICKY: these open a store, and this test process already holds the session chDB
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
 
 from shoplens.cli import app
+from tests.rates_provider import ECB_PATH, provider_stand_in
 
 # Real ECB rows (eurofxref-hist.csv, units per 1 EUR; trailing comma as the ECB writes it).
 ECB_CSV = """Date,USD,JPY,CYP,
@@ -23,13 +26,16 @@ ECB_CSV = """Date,USD,JPY,CYP,
 """
 
 
-def shoplens(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def shoplens(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shoplens", *args, "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -68,3 +74,40 @@ def test_rates_load_refuses_a_bad_file_naming_the_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "line 2 USD must be a positive number" in " ".join(result.output.split())
     assert not (tmp_path / "clickhouse").exists()  # nothing opened, nothing stored
+
+
+def test_rates_refresh_stores_the_providers_rates_or_says_why_not(tmp_path: Path) -> None:
+    """Against a stand-in for the ECB (tests/rates_provider.py: a real local HTTP server)."""
+    data, today = tmp_path / "data", datetime.now(UTC).date().isoformat()
+    with provider_stand_in() as ecb:
+        env = {"SHOPLENS_RATES_PROVIDER": "ecb", "SHOPLENS_RATES_URL": ecb.url(ECB_PATH)}
+        ecb.ecb(today, {"USD": "1.0823", "AED": "3.9747", "CYP": "0.5853"})
+        done = shoplens("rates", "refresh", data_dir=data, env=env)
+        assert done.returncode == 0, done.stderr
+        said = " ".join(done.stdout.split())
+        assert f"refreshed 2 global rates ({today}) from ecb ({ecb.url(ECB_PATH)})" in said
+        assert "skipped codes ISO 4217 does not list: CYP" in said
+
+        ecb.answer(ECB_PATH, "<html>maintenance</html>", status=503)
+        failed = shoplens("rates", "refresh", data_dir=data, env=env)
+        assert failed.returncode == 1
+        assert (
+            "rates refresh failed, the stored rates are unchanged: HTTP 503 from "
+            f"{ecb.url(ECB_PATH)}" in " ".join(failed.stderr.split())
+        )
+        assert len(ecb.requests_to(ECB_PATH)) == 2
+
+    shown = shoplens("rates", "show", "--json", data_dir=data)
+    got: dict[str, Any] = json.loads(shown.stdout)["rates"]
+    assert got["USD"] == {"rate": "1.0823", "date": today, "override": False}
+    assert got["AED"] == {"rate": "3.9747", "date": today, "override": False}
+    assert "CYP" not in got
+
+
+def test_rates_refresh_needs_a_provider(tmp_path: Path) -> None:
+    off = shoplens("rates", "refresh", data_dir=tmp_path, env={"SHOPLENS_RATES_PROVIDER": "none"})
+    assert off.returncode == 1
+    assert "no provider configured: set SHOPLENS_RATES_PROVIDER" in " ".join(off.stderr.split())
+    wrong = shoplens("rates", "refresh", "--provider", "fixer", data_dir=tmp_path)
+    assert wrong.returncode == 1
+    assert "--provider must be ecb or openexchangerates, not 'fixer'" in wrong.stderr

@@ -33,6 +33,27 @@ def test_defaults() -> None:
     assert settings.trust_proxy is False
 
 
+def test_exchange_rate_refresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert (defaults.rates_provider, defaults.rates_url, defaults.rates_app_id) == (
+        "none",
+        None,
+        None,
+    )
+    assert (defaults.rates_refresh_interval, defaults.rates_timeout) == (3600.0, 10.0)
+    monkeypatch.setenv("SHOPLENS_RATES_PROVIDER", "openexchangerates")
+    monkeypatch.setenv("SHOPLENS_RATES_APP_ID", "abc123secret")
+    monkeypatch.setenv("SHOPLENS_RATES_REFRESH_INTERVAL", "600")
+    settings = Settings()
+    assert (settings.rates_provider, settings.rates_refresh_interval) == ("openexchangerates", 600)
+    assert settings.rates_app_id is not None
+    assert settings.rates_app_id.get_secret_value() == "abc123secret"
+    assert "abc123secret" not in repr(settings)  # never printed with the settings
+    monkeypatch.setenv("SHOPLENS_RATES_PROVIDER", "fixer")
+    with pytest.raises(ValidationError, match="rates_provider"):
+        Settings()
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "attribute", "expected"),
     [

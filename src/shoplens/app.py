@@ -48,6 +48,7 @@ from shoplens.ingest import rates_store
 from shoplens.ingest.context import Limits
 from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.pipeline import IngestPipeline
+from shoplens.ingest.rates_refresh import RatesRefresher
 from shoplens.ingest.stages import build_stages
 from shoplens.maintenance import Maintenance
 from shoplens.meta import MetaStore
@@ -138,10 +139,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         )
         app.state.shoplens.maintenance = maintenance
         maintenance_task = asyncio.create_task(maintenance.run(), name="maintenance")
+        rates = RatesRefresher(settings, opened, app.state.shoplens.converter, meta)
+        app.state.shoplens.rates = rates
+        rates.start()
         tune_gc()
         try:
             yield
         finally:
+            await rates.stop()
             maintenance.stop()
             await maintenance_task
             await pipeline.stop()

@@ -5,10 +5,14 @@
 of ``PUT /v1/settings/exchange-rates`` (see :mod:`shoplens.ingest.rates`). It opens the
 store itself, so it needs the data directory free (a running embedded server holds it:
 use the PUT route then, or stop the server; the server reads rates at start).
+
+``rates refresh`` fetches the configured provider's latest rates once (what the server
+does every ``SHOPLENS_RATES_REFRESH_INTERVAL``; see :mod:`shoplens.ingest.rates_refresh`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Iterator
@@ -20,11 +24,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shoplens.cli_common import DataDir, console, fail, out
+from shoplens.cli_common import DataDir, console, fail, out, settings_for
 from shoplens.config import Settings
 from shoplens.errors import BadRequest
 from shoplens.ingest import rates_store
 from shoplens.ingest.rates import GLOBAL, QUOTE, date_of_day, day_number, parse_date, parse_file
+from shoplens.ingest.rates_providers import PROVIDERS
+from shoplens.ingest.rates_refresh import RatesRefresher, RefreshFailed
+from shoplens.meta import MetaStore
 from shoplens.store import Store
 
 rates_app = typer.Typer(help="Load and show exchange rates.", no_args_is_help=True)
@@ -35,11 +42,10 @@ TenantOption = Annotated[
 
 
 @contextmanager
-def _opened(data_dir: Path | None, tenant: int | None) -> Iterator[Store]:
+def _opened(settings: Settings, tenant: int | None) -> Iterator[tuple[Store, MetaStore]]:
     """The data dir locked, its store open and migrated; ``tenant`` checked to exist."""
     from shoplens.app import DataDirLocked, lock_data_dir, open_components
 
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
     try:
         lock = lock_data_dir(settings.data_dir)
     except DataDirLocked as exc:
@@ -50,7 +56,7 @@ def _opened(data_dir: Path | None, tenant: int | None) -> Iterator[Store]:
             rates_store.ensure_snapshot(store)  # as the server does at start
             if tenant is not None and tenant != GLOBAL and meta.tenant(tenant) is None:
                 raise fail(f"no tenant {tenant}; see `shoplens tenants list`")
-            yield store
+            yield store, meta
         finally:
             meta.close()
             store.close()
@@ -77,7 +83,7 @@ def load(
         raise fail(f"{file}{where}: {exc.message}") from None
     if not rates.days:
         raise fail(f"{file}: no rates found")
-    with _opened(data_dir, tenant) as store:
+    with _opened(settings_for(data_dir), tenant) as (store, _):
         console.print(
             f"rates: parsed {rates.count:,} rates for {len(rates.days):,} dates; storing…"
         )
@@ -102,7 +108,7 @@ def show(
         day = day_number(parse_date(date, "--date") if date else datetime.now(UTC).date())
     except BadRequest as exc:
         raise fail(exc.message) from None
-    with _opened(data_dir, tenant) as store:
+    with _opened(settings_for(data_dir), tenant) as (store, _):
         book = rates_store.load_book(store)
     found = []
     for currency in book.currencies(tenant or GLOBAL):
@@ -136,3 +142,31 @@ def show(
             "yes" if hit.override else "",
         )
     out.print(table)
+
+
+@rates_app.command("refresh")
+def refresh(
+    provider: Annotated[
+        str | None,
+        typer.Option(help="ecb or openexchangerates (default: SHOPLENS_RATES_PROVIDER)."),
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="The provider's URL (default: its own).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Fetch the provider's latest rates once and store them as the global rates."""
+    if provider is not None and provider not in PROVIDERS:
+        raise fail(f"--provider must be ecb or openexchangerates, not {provider!r}")
+    settings = settings_for(data_dir, rates_provider=provider, rates_url=url)
+    with _opened(settings, None) as (store, meta):
+        refresher = RatesRefresher(settings, store, rates_store.open_converter(store), meta)
+        console.print(f"rates: fetching from {refresher.provider_name}…")
+        try:
+            result = asyncio.run(refresher.refresh())
+        except RefreshFailed as exc:
+            raise fail(f"rates refresh failed, the stored rates are unchanged: {exc}") from None
+    dates = f"{result.first} … {result.last}" if result.first != result.last else result.last
+    out.print(
+        f"refreshed {result.rates:,} global rates ({dates}) from {result.provider} ({result.url})"
+    )
+    if result.skipped:
+        out.print(f"skipped codes ISO 4217 does not list: {', '.join(result.skipped)}")

@@ -10,6 +10,7 @@ not set.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -76,6 +77,19 @@ class Settings(BaseSettings):
     retention_interval: float = Field(
         3600.0, ge=0, description="seconds between retention runs; 0 disables them"
     )
+
+    # Exchange rates (ingest/rates_refresh.py): the scheduled refresh from a provider.
+    rates_provider: Literal["ecb", "openexchangerates", "none"] = Field(
+        # Off unless asked: a self-hosted server makes no outbound call it was not told to.
+        "none",
+        description="where global exchange rates are refreshed from; none: never",
+    )
+    rates_url: str | None = Field(None, description="the provider's URL (default: its own)")
+    rates_app_id: SecretStr | None = Field(None, description="Open Exchange Rates app id")
+    rates_refresh_interval: float = Field(
+        3600.0, ge=0, description="seconds between refreshes; 0: only `shoplens rates refresh`"
+    )
+    rates_timeout: float = Field(10.0, gt=0, description="seconds a refresh may take to fetch")
 
     @property
     def resolved_store_url(self) -> str:

@@ -54,6 +54,10 @@ def test_healthz_is_public_and_shows_an_empty_backlog_once_stored(
     assert ingest["flush_failures"] == 0
     assert ingest["last_flush_error"] is None
     assert user_ids(store, tenant.id) == ["h0", "h1", "h2"]
+    # tests refresh no rates from a provider: the shipped ECB snapshot's currencies
+    rates = health["rates"]
+    assert (rates["provider"], rates["url"], rates["last_error"]) == ("none", None, None)
+    assert rates["currencies"] >= 30  # 29 quoted by the ECB, and EUR
 
 
 def test_acked_events_are_queryable_within_two_seconds(

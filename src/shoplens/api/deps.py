@@ -17,6 +17,7 @@ from shoplens.ingest.context import IngestContext, Limits, browser_request
 from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
+from shoplens.ingest.rates_refresh import RatesRefresher
 from shoplens.ingest.stages import Stages
 from shoplens.maintenance import Maintenance
 from shoplens.meta import MetaStore, Tenant
@@ -60,6 +61,8 @@ class AppState:
     rate_limits: RequestLimits | None = None
     #: background deletions and retention (set once the app has started)
     maintenance: Maintenance | None = None
+    #: the scheduled exchange-rate refresh (set once the app has started)
+    rates: RatesRefresher | None = None
 
 
 def state(request: Request) -> AppState:

@@ -28,6 +28,7 @@ async def healthz(request: Request) -> dict[str, Any]:
             "flush_failures": stats.failures,
             "last_flush_error": stats.last_error or None,
         },
+        "rates": app_state.rates.health() if app_state.rates else None,
     }
 
 

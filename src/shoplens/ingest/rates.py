@@ -13,7 +13,8 @@ Two input shapes (``shoplens rates load FILE``, ``PUT /v1/settings/exchange-rate
   such objects. ``base`` defaults to EUR; another base needs its EUR rate in ``rates``
   (``{"base": "USD", "rates": {"EUR": 0.95, "JPY": 150}}``) and is rebased to EUR.
 
-Rates are global (tenant 0: the shipped ECB snapshot and ``rates load``) with per-tenant
+Rates are global (tenant 0: the shipped ECB snapshot, a provider's refreshed rates —
+:mod:`shoplens.ingest.rates_refresh` — and ``rates load``) with per-tenant
 overrides: for a tenant, its own rate for a (currency, date) replaces the global one, and
 the lookup takes the latest date on or before the event over both.
 """
