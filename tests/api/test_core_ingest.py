@@ -16,7 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shoplens.store import Store
-from tests.conftest import TenantKeys, padded, rows, stored_events, wait_stored
+from tests.conftest import (
+    TenantKeys,
+    assert_bad_request,
+    padded,
+    rows,
+    stored_events,
+    wait_stored,
+)
 
 # Live ingestion refuses events older than the plan's retention (ingest.clock): recent times.
 RECENT = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
@@ -205,6 +212,76 @@ def test_a_resent_client_id_gets_the_same_receipt_id(
     assert sorted(r["event_id"].hex for r in final) == sorted(
         r["id"].removeprefix("evt_") for r in (first, other)
     )
+
+
+def _order_of(n: int) -> dict[str, Any]:
+    """An order_completed of ``n`` distinct products, as a shop's server sends it."""
+    items = [
+        {
+            "productId": f"prod_{i:03d}",
+            "name": f"Premium T-Shirt, colour {i}",
+            "category": "Apparel",
+            "price": 1000 + i,
+            "quantity": 1 + i % 3,
+        }
+        for i in range(n)
+    ]
+    total = sum(i["price"] * i["quantity"] for i in items)
+    return {
+        "event": "order_completed",
+        "userId": "user_1",
+        "properties": {"orderId": f"order_{n}", "total": total, "currency": "USD", "items": items},
+    }
+
+
+def test_a_30_item_order_stores_every_item_and_reports_them(
+    client: TestClient, tenant: TenantKeys, store: Store
+) -> None:
+    # Regression (issue 9, defect 2): the list was JSON-encoded into one property string
+    # and a real order of 25+ items was refused as longer than 2048 characters.
+    body = _order_of(30)
+    response = client.post(EVENT, headers=tenant.sk, json=body)
+    assert response.status_code == 201, response.text
+
+    wait_stored(client)
+    [event] = stored_events(store, tenant.id)
+    sent = body["properties"]["items"]
+    assert event["revenue"] == body["properties"]["total"]
+    assert event["item_count"] == sum(i["quantity"] for i in sent)
+    stored = rows(
+        store,
+        "SELECT item_id, item_name, price, quantity FROM event_items "
+        "WHERE tenant_id = {t:UInt32} ORDER BY item_index",
+        t=tenant.id,
+    )
+    assert stored == [
+        {
+            "item_id": i["productId"],
+            "item_name": i["name"],
+            "price": i["price"],
+            "quantity": i["quantity"],
+        }
+        for i in sent
+    ]
+    assert "items" not in dict(event["properties"])
+
+    sales = client.get("/analytics/sales?period=7d", headers=tenant.sk).json()
+    assert (sales["revenue"], sales["orders"]) == (body["properties"]["total"], 1)
+    assert sales["items_sold"] == event["item_count"]
+    products = client.get("/analytics/products?period=7d&limit=100", headers=tenant.sk).json()
+    assert {p["productId"]: p["revenue"] for p in products["topSellers"]} == {
+        i["productId"]: i["price"] * i["quantity"] for i in sent
+    }
+
+
+def test_items_beyond_the_limit_are_400_naming_the_field(
+    client: TestClient, tenant: TenantKeys, store: Store
+) -> None:
+    response = client.post(EVENT, headers=tenant.sk, json=_order_of(201))
+    assert_bad_request(response, "properties.items")
+    assert "more than 200 entries" in response.json()["error"]
+    wait_stored(client)
+    assert stored_events(store, tenant.id) == []
 
 
 # -- single event: errors ------------------------------------------------------------------
