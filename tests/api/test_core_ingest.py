@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from shoplens.app import create_app
+from shoplens.config import Settings
 from shoplens.store import Store
 from tests.conftest import (
     TenantKeys,
@@ -193,25 +195,53 @@ def test_custom_event_keeps_every_property(
     ]
 
 
-def test_a_resent_client_id_gets_the_same_receipt_id(
+def test_a_client_id_is_echoed_and_a_resend_is_one_event(
     client: TestClient, tenant: TenantKeys, store: Store
 ) -> None:
-    body = {"event": "signup", "id": "client-42", "timestamp": RECENT_ISO}
-    first = client.post(EVENT, headers=tenant.pk, json=body).json()
-    second = client.post(EVENT, headers=tenant.pk, json=body).json()
-    other = client.post(EVENT, headers=tenant.pk, json={**body, "id": "client-43"}).json()
+    # Regression (issue 9, defect 3): without a timestamp each send got its own receive
+    # time, so the resend was a second row (a different ReplacingMergeTree sorting key).
+    with_time = {"event": "signup", "id": "client-42", "timestamp": RECENT_ISO}
+    without_time = {"event": "signup", "id": "client-43"}
+    receipts = [
+        client.post(EVENT, headers=tenant.pk, json=body)
+        for body in (with_time, with_time, without_time, without_time)
+    ]
 
-    assert first["id"] == second["id"]
-    assert other["id"] != first["id"]
+    assert [r.status_code for r in receipts] == [201] * 4
+    assert [r.json()["id"] for r in receipts] == [
+        "client-42",
+        "client-42",
+        "client-43",
+        "client-43",
+    ]
+    assert {r.json()["event"] for r in receipts} == {"signup"}
     wait_stored(client)
-    final = rows(
-        store,
-        "SELECT event_id FROM events FINAL WHERE tenant_id = {t:UInt32} ORDER BY event_id",
-        t=tenant.id,
-    )
-    assert sorted(r["event_id"].hex for r in final) == sorted(
-        r["id"].removeprefix("evt_") for r in (first, other)
-    )
+    events = stored_events(store, tenant.id)  # no FINAL: what every report reads
+    assert len(events) == 2
+    assert events[0]["timestamp"] == RECENT
+
+
+def test_a_batch_echoes_client_ids_and_drops_a_resent_one(
+    client: TestClient, tenant: TenantKeys, store: Store
+) -> None:
+    batch = {"events": [{"event": "a", "id": "x-1"}, {"event": "b"}, {"event": "a", "id": "x-1"}]}
+    receipts = client.post(BATCH, headers=tenant.pk, json=batch).json()["events"]
+    assert [r["id"] for r in receipts][::2] == ["x-1", "x-1"]
+    assert RECEIPT_ID.match(receipts[1]["id"])
+    wait_stored(client)
+    assert sorted(e["event_name"] for e in stored_events(store, tenant.id)) == ["a", "b"]
+
+
+def test_a_resend_after_a_restart_is_still_one_event(
+    settings: Settings, store: Store, tenant: TenantKeys
+) -> None:
+    body = {"event": "signup", "id": "client-restart"}  # no timestamp: receive time each time
+    for _ in range(2):  # the second process rebuilds its index from the store
+        with TestClient(create_app(settings, store=store)) as client:
+            response = client.post(EVENT, headers=tenant.pk, json=body)
+            assert (response.status_code, response.json()["id"]) == (201, "client-restart")
+            wait_stored(client)
+    assert len(stored_events(store, tenant.id)) == 1
 
 
 def _order_of(n: int) -> dict[str, Any]:

@@ -350,11 +350,8 @@ def test_a_resent_message_id_maps_to_the_same_event(
     for _ in range(2):  # an SDK retry after a lost response, in a later flush
         assert client.post("/v1/track", headers=basic(tenant.publishable), json=message).is_success
         wait_stored(client)
-    # TRICKY: two rows until a background merge collapses them (and one if both had landed
-    # in one flush: ClickHouse applies ReplacingMergeTree's collapse within an insert).
-    ids = {r["event_id"] for r in stored(store, tenant.id, "event_id")}
-    assert len(ids) == 1
-    # identical sorting key (stable timestamp too), so a merge collapses the retry
+    # one row at once: the retry's messageId is dropped at ingestion (ingest.dedup)
+    assert len(stored(store, tenant.id, "event_id")) == 1
     final = rows(
         store, "SELECT count() AS n FROM events FINAL WHERE tenant_id = {t:UInt32}", t=tenant.id
     )
@@ -368,6 +365,68 @@ def test_a_resent_order_is_stored_once(
         assert client.post("/v1/track", headers=basic(tenant.publishable), json=ORDER).is_success
     wait_stored(client)
     assert len(stored(store, tenant.id)) == 1  # purchase dedup by transaction id
+
+
+def test_a_batch_sent_twice_counts_once_in_every_report_at_once(
+    client: TestClient, tenant: TenantKeys, store: Store
+) -> None:
+    # Regression (issue 9, defect 3): an SDK resends a batch whose response it lost. Each
+    # send lands in its own flush, so ReplacingMergeTree has not collapsed anything yet:
+    # the ingest path itself must drop the resent messageIds.
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    common = {"userId": "u-1", "timestamp": now}
+    batch = [
+        {**common, "type": "page", "messageId": "m-page", "properties": {"path": "/"}},
+        {
+            **common,
+            "type": "track",
+            "messageId": "m-added",
+            "event": "Product Added",
+            "properties": {"product_id": "p-1", "price": 19, "quantity": 1},
+        },
+        {
+            **common,
+            "type": "track",
+            "messageId": "m-order",
+            **without(ORDER, "userId", "messageId"),
+        },
+    ]
+    for _ in range(2):
+        response = client.post(
+            "/v1/batch", headers=basic(tenant.publishable), json={"batch": batch}
+        )
+        assert (response.status_code, response.json()) == (200, SUCCESS)
+        wait_stored(client)
+
+    assert len(stored(store, tenant.id)) == 3  # no FINAL: what every report reads
+    query = {"metrics": ["events", "pageviews", "add_to_carts"], "filters": {"period": "7d"}}
+    answer = client.post("/analytics/query", json=query, headers=tenant.sk).json()
+    assert {k: answer["totals"][k] for k in query["metrics"]} == {
+        "events": 3,
+        "pageviews": 1,
+        "add_to_carts": 1,
+    }
+    sales = client.get("/analytics/sales?period=7d", headers=tenant.sk).json()
+    assert (sales["revenue"], sales["orders"], sales["items_sold"]) == (2500, 1, 3)
+    overview = client.get("/v1/api/analytics/ecommerce/overview?days=7", headers=tenant.sk).json()
+    assert (overview["total_orders"], overview["total_revenue"]) == (1, 25.0)
+    assert overview["total_items_sold"] == 3
+
+
+def test_a_resent_single_call_is_one_row_without_waiting_for_a_merge(
+    client: TestClient, tenant: TenantKeys, store: Store
+) -> None:
+    message = {"userId": "u-1", "messageId": "m-1", "event": "Signed Up"}  # no timestamp
+    for _ in range(2):
+        assert client.post("/v1/track", headers=basic(tenant.publishable), json=message).json() == (
+            SUCCESS
+        )
+        wait_stored(client)
+    assert len(stored(store, tenant.id)) == 1
+
+
+def without(message: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if k not in keys}
 
 
 def test_tenants_are_isolated(

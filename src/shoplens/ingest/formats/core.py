@@ -115,6 +115,11 @@ def _order_items(value: list[Any], currency: str, ctx: IngestContext, at_ms: int
     return items
 
 
+def client_id(raw: CoreEventIn, ctx: IngestContext) -> str | None:
+    """The client's own ``id`` (resending it is the same event), or None."""
+    return text(raw.id, "id", ctx) or None
+
+
 def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
     if not raw.event:
         raise BadRequest("event is required", field="event")
@@ -137,7 +142,7 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
 
     event = Event(
         tenant_id=ctx.tenant.id,
-        event_id=event_id(ctx, raw.id),
+        event_id=event_id(ctx, client_id(raw, ctx)),
         event_type=kind,
         event_name=raw.event,
         source="core",
