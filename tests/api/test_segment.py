@@ -214,25 +214,33 @@ def test_an_order_without_order_id_is_a_400_naming_the_field(
     assert response.json()["field"] == "properties.order_id"
 
 
-def test_one_invalid_message_rejects_the_whole_batch(
+def test_one_invalid_message_does_not_lose_the_batch(
     client: TestClient, tenant: TenantKeys, store: Store
 ) -> None:
+    # Regression (issue 9, defect 4): a 400 made SDKs drop all ten messages for one bad one.
     batch = [
-        {"type": "track", "userId": "u", "event": "A"},
-        {"type": "identify", "userId": "u"},
-        {"type": "track", "userId": "u"},
+        {"type": "track", "userId": "u", "messageId": f"m-{i}", "event": f"Event {i}"}
+        for i in range(10)
     ]
+    del batch[6]["event"]
     response = client.post("/v1/batch", headers=basic(tenant.publishable), json={"batch": batch})
-    assert (response.status_code, response.json()) == (
-        400,
-        {
-            "ok": False,
-            "error": "batch[2]: event is required for track calls",
-            "field": "batch[2].event",
-        },
-    )
+    assert (response.status_code, response.json()) == (200, SUCCESS)
+
     wait_stored(client)
-    assert stored(store, tenant.id) == []  # nothing half-stored
+    names = sorted(r["event_name"] for r in stored(store, tenant.id, "event_name"))
+    assert names == sorted(f"Event {i}" for i in range(10) if i != 6)
+    report = client.get("/v1/ingest/errors", headers=tenant.sk).json()
+    assert report["rejected"] == 1
+    assert report["by_field"] == {"event": 1}
+    [error] = report["errors"]
+    assert error | {"received_at": None} == {
+        "received_at": None,
+        "source": "segment",
+        "index": 6,
+        "messageId": "m-6",
+        "field": "event",
+        "rule": "event is required for track calls",
+    }
 
 
 def test_a_body_that_is_not_json_is_a_400(client: TestClient, tenant: TenantKeys) -> None:
@@ -253,14 +261,29 @@ def test_an_event_over_32_kb_is_a_413(client: TestClient, tenant: TenantKeys) ->
     assert client.post("/v1/track", headers=basic(tenant.publishable), content=at_limit).is_success
 
 
-def test_a_batch_message_over_32_kb_is_a_413_naming_it(
-    client: TestClient, tenant: TenantKeys
+def test_a_batch_message_over_32_kb_is_rejected_alone(
+    client: TestClient, tenant: TenantKeys, store: Store
 ) -> None:
-    big = {"type": "track", "userId": "u", "event": "A", "properties": {"b": "x" * MESSAGE_LIMIT}}
+    big = {"type": "track", "userId": "u", "event": "B", "properties": {"b": "x" * MESSAGE_LIMIT}}
     body = {"batch": [{"type": "track", "userId": "u", "event": "A"}, big]}
     response = client.post("/v1/batch", headers=basic(tenant.publishable), json=body)
-    assert response.status_code == 413
-    assert response.json()["error"] == "batch[1] is larger than 32768 bytes"
+    assert (response.status_code, response.json()) == (200, SUCCESS)
+    wait_stored(client)
+    assert [r["event_name"] for r in stored(store, tenant.id, "event_name")] == ["A"]
+    [error] = client.get("/v1/ingest/errors", headers=tenant.sk).json()["errors"]
+    assert (error["index"], error["field"], error["rule"]) == (
+        1,
+        None,
+        "message is larger than 32768 bytes",
+    )
+
+
+def test_a_single_call_keeps_its_400_and_is_not_listed(
+    client: TestClient, tenant: TenantKeys
+) -> None:
+    response = client.post("/v1/track", headers=basic(tenant.publishable), json={"userId": "u"})
+    assert response.status_code == 400
+    assert client.get("/v1/ingest/errors", headers=tenant.sk).json()["rejected"] == 0
 
 
 def test_a_request_over_512_kb_is_a_413(client: TestClient, tenant: TenantKeys) -> None:

@@ -17,6 +17,7 @@ from shoplens.ingest.context import IngestContext, Limits
 from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
+from shoplens.ingest.rejections import RejectionLog
 from shoplens.ingest.stages import Stages
 from shoplens.maintenance import Maintenance
 from shoplens.meta import MetaStore, Tenant
@@ -60,6 +61,8 @@ class AppState:
     rate_limits: RequestLimits | None = None
     #: background deletions and retention (set once the app has started)
     maintenance: Maintenance | None = None
+    #: messages batch routes rejected while accepting the rest (``GET /v1/ingest/errors``)
+    rejections: RejectionLog = field(default_factory=RejectionLog)
 
 
 def state(request: Request) -> AppState:
