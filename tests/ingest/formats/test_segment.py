@@ -110,6 +110,15 @@ def test_unknown_names_are_custom_events_under_the_name_as_sent(ctx: IngestConte
     assert (event.revenue, event.items) == (0, [])
 
 
+def test_a_custom_event_stores_its_products_as_items(ctx: IngestContext) -> None:
+    # Regression (issue 9, defect 2): JSON-encoded, 25+ products overran the 2048 cap.
+    products = [{"product_id": f"p-{i}", "name": f"Product {i}", "price": 9.99} for i in range(30)]
+    event = track(ctx, "Order Updated", {"order_id": "o-1", "products": products})
+    assert [(i.item_id, i.price) for i in event.items] == [(f"p-{i}", 999) for i in range(30)]
+    assert event.item_count == 30
+    assert event.properties == {"order_id": "o-1"}
+
+
 def test_track_needs_an_event_name(ctx: IngestContext) -> None:
     error = rejected(lambda: call(ctx, "track", properties={}))
     assert (error.message, error.field) == ("event is required for track calls", "event")

@@ -341,12 +341,18 @@ def _track(event: Event, raw: MessageIn, ctx: IngestContext) -> None:
     event.event_name = name
     event.event_type = spec.event_type if spec else name
     # A products array is stored as items; JSON-encoded it would also overrun the
-    # property length cap for any real order.
-    listed = spec is not None and spec.products == LIST
+    # property length cap for any real order. That holds for the spec's list events and
+    # for custom ones too (the spec's Order Updated, Product List Filtered, …).
+    custom_list = spec is None and isinstance(source.get("products"), list)
+    listed = custom_list or (spec is not None and spec.products == LIST)
     kept = {k: v for k, v in source.items() if k != "products"} if listed else source
     event.properties = properties(kept, "properties", ctx)
     if spec:
         _ecommerce(event, spec, source, ctx)
+    elif custom_list:
+        as_list = SpecEvent(event.event_type, LIST)
+        items = _items(as_list, source, _currency(source, ctx), ctx, event.timestamp)
+        finish_items(event, items)
 
 
 def _page(event: Event, raw: MessageIn, ctx: IngestContext) -> None:
