@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -48,6 +49,9 @@ def test_rejections_are_counted_by_field_and_listed_newest_first(
         ("a", 0, "event"),
     ]
     assert report["errors"][1]["rule"] == "userId or anonymousId is required"
+    received = datetime.fromisoformat(report["errors"][0]["received_at"])
+    assert report["errors"][0]["received_at"].endswith("Z")
+    assert abs(datetime.now(UTC) - received) < timedelta(minutes=5)
     limited = client.get(ROUTE, params={"limit": "1"}, headers=tenant.sk).json()
     assert [e["messageId"] for e in limited["errors"]] == ["c"]
     assert limited["rejected"] == 3  # counts are not limited

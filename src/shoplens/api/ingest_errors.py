@@ -6,27 +6,22 @@ Secret key; the caller's own tenant only. Reads the in-memory, per-process
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key, state
-from shoplens.api.params import parse_limit
+from shoplens.api.params import iso_ms, parse_limit
 from shoplens.auth import Principal
 from shoplens.ingest.rejections import Rejection
 
 router = APIRouter(tags=["ingest"])
 
 
-def _iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
 def _shaped(rejection: Rejection) -> dict[str, Any]:
     item = rejection.rejected
     return {
-        "received_at": _iso_ms(rejection.received_at),
+        "received_at": iso_ms(rejection.received_at),
         "source": rejection.source,
         "index": item.index,
         "messageId": item.message_id or None,

@@ -126,7 +126,7 @@ class ClientIdDedup:
     sorted ``uint64`` array with a parallel ``uint32`` array of their slice numbers, where
     a lookup is a binary search. The merge also drops the slices that left the window, so
     a key is remembered for the window plus at most one slice. Cost (docs/architecture.md):
-    12 bytes per key in the arrays, ~70 in the current slice's set; one merge per slice.
+    12 bytes per key in the arrays, ~80 in the current slice's set; one merge per slice.
     """
 
     def __init__(self, window_hours: float = 24.0, slices: int = 24) -> None:
