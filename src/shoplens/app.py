@@ -21,6 +21,7 @@ from shoplens import __version__, plans
 from shoplens.api import export as export_routes
 from shoplens.api import fraud as fraud_routes
 from shoplens.api import ingest as ingest_routes
+from shoplens.api import ingest_errors as ingest_errors_routes
 from shoplens.api import maintenance as maintenance_routes
 from shoplens.api import query as query_routes
 from shoplens.api import (
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.include_router(ingest_routes.router)
     app.include_router(segment_routes.router)
+    app.include_router(ingest_errors_routes.router)
     app.include_router(reports_sales.router)
     app.include_router(reports_breakdowns.router)
     app.include_router(reports_attribution.router)

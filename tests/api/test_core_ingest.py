@@ -15,8 +15,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from shoplens.app import create_app
+from shoplens.config import Settings
 from shoplens.store import Store
-from tests.conftest import TenantKeys, padded, rows, stored_events, wait_stored
+from tests.conftest import (
+    TenantKeys,
+    assert_bad_request,
+    padded,
+    rows,
+    stored_events,
+    wait_stored,
+)
 
 # Live ingestion refuses events older than the plan's retention (ingest.clock): recent times.
 RECENT = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
@@ -186,25 +195,123 @@ def test_custom_event_keeps_every_property(
     ]
 
 
-def test_a_resent_client_id_gets_the_same_receipt_id(
+def test_a_client_id_is_echoed_and_a_resend_is_one_event(
     client: TestClient, tenant: TenantKeys, store: Store
 ) -> None:
-    body = {"event": "signup", "id": "client-42", "timestamp": RECENT_ISO}
-    first = client.post(EVENT, headers=tenant.pk, json=body).json()
-    second = client.post(EVENT, headers=tenant.pk, json=body).json()
-    other = client.post(EVENT, headers=tenant.pk, json={**body, "id": "client-43"}).json()
+    # Regression (issue 9, defect 3): without a timestamp each send got its own receive
+    # time, so the resend was a second row (a different ReplacingMergeTree sorting key).
+    with_time = {"event": "signup", "id": "client-42", "timestamp": RECENT_ISO}
+    without_time = {"event": "signup", "id": "client-43"}
+    receipts = [
+        client.post(EVENT, headers=tenant.pk, json=body)
+        for body in (with_time, with_time, without_time, without_time)
+    ]
 
-    assert first["id"] == second["id"]
-    assert other["id"] != first["id"]
+    assert [r.status_code for r in receipts] == [201] * 4
+    assert [r.json()["id"] for r in receipts] == [
+        "client-42",
+        "client-42",
+        "client-43",
+        "client-43",
+    ]
+    assert {r.json()["event"] for r in receipts} == {"signup"}
     wait_stored(client)
-    final = rows(
+    events = stored_events(store, tenant.id)  # no FINAL: what every report reads
+    assert len(events) == 2
+    assert events[0]["timestamp"] == RECENT
+
+
+def test_a_batch_echoes_client_ids_and_drops_a_resent_one(
+    client: TestClient, tenant: TenantKeys, store: Store
+) -> None:
+    batch = {"events": [{"event": "a", "id": "x-1"}, {"event": "b"}, {"event": "a", "id": "x-1"}]}
+    receipts = client.post(BATCH, headers=tenant.pk, json=batch).json()["events"]
+    assert [r["id"] for r in receipts][::2] == ["x-1", "x-1"]
+    assert RECEIPT_ID.match(receipts[1]["id"])
+    wait_stored(client)
+    assert sorted(e["event_name"] for e in stored_events(store, tenant.id)) == ["a", "b"]
+
+
+def test_a_resend_after_a_restart_is_still_one_event(
+    settings: Settings, store: Store, tenant: TenantKeys
+) -> None:
+    body = {"event": "signup", "id": "client-restart"}  # no timestamp: receive time each time
+    for _ in range(2):  # the second process rebuilds its index from the store
+        with TestClient(create_app(settings, store=store)) as client:
+            response = client.post(EVENT, headers=tenant.pk, json=body)
+            assert (response.status_code, response.json()["id"]) == (201, "client-restart")
+            wait_stored(client)
+    assert len(stored_events(store, tenant.id)) == 1
+
+
+def _order_of(n: int) -> dict[str, Any]:
+    """An order_completed of ``n`` distinct products, as a shop's server sends it."""
+    items = [
+        {
+            "productId": f"prod_{i:03d}",
+            "name": f"Premium T-Shirt, colour {i}",
+            "category": "Apparel",
+            "price": 1000 + i,
+            "quantity": 1 + i % 3,
+        }
+        for i in range(n)
+    ]
+    total = sum(i["price"] * i["quantity"] for i in items)
+    return {
+        "event": "order_completed",
+        "userId": "user_1",
+        "properties": {"orderId": f"order_{n}", "total": total, "currency": "USD", "items": items},
+    }
+
+
+def test_a_30_item_order_stores_every_item_and_reports_them(
+    client: TestClient, tenant: TenantKeys, store: Store
+) -> None:
+    # Regression (issue 9, defect 2): the list was JSON-encoded into one property string
+    # and a real order of 25+ items was refused as longer than 2048 characters.
+    body = _order_of(30)
+    response = client.post(EVENT, headers=tenant.sk, json=body)
+    assert response.status_code == 201, response.text
+
+    wait_stored(client)
+    [event] = stored_events(store, tenant.id)
+    sent = body["properties"]["items"]
+    assert event["revenue"] == body["properties"]["total"]
+    assert event["item_count"] == sum(i["quantity"] for i in sent)
+    stored = rows(
         store,
-        "SELECT event_id FROM events FINAL WHERE tenant_id = {t:UInt32} ORDER BY event_id",
+        "SELECT item_id, item_name, price, quantity FROM event_items "
+        "WHERE tenant_id = {t:UInt32} ORDER BY item_index",
         t=tenant.id,
     )
-    assert sorted(r["event_id"].hex for r in final) == sorted(
-        r["id"].removeprefix("evt_") for r in (first, other)
-    )
+    assert stored == [
+        {
+            "item_id": i["productId"],
+            "item_name": i["name"],
+            "price": i["price"],
+            "quantity": i["quantity"],
+        }
+        for i in sent
+    ]
+    assert "items" not in dict(event["properties"])
+
+    sales = client.get("/analytics/sales?period=7d", headers=tenant.sk).json()
+    assert (sales["revenue"], sales["orders"]) == (body["properties"]["total"], 1)
+    assert sales["items_sold"] == event["item_count"]
+    products = client.get("/analytics/products?period=7d&limit=100", headers=tenant.sk).json()
+    assert {p["productId"]: p["revenue"] for p in products["topSellers"]} == {
+        i["productId"]: i["price"] * i["quantity"] for i in sent
+    }
+
+
+def test_items_beyond_the_limit_are_400_naming_the_field(
+    client: TestClient, tenant: TenantKeys, store: Store
+) -> None:
+    response = client.post(EVENT, headers=tenant.sk, json=_order_of(201))
+    assert_bad_request(response, "properties.items")
+    assert "more than 200 entries" in response.json()["error"]
+    wait_stored(client)
+    assert stored_events(store, tenant.id) == []
 
 
 # -- single event: errors ------------------------------------------------------------------

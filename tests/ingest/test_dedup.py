@@ -5,15 +5,27 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from shoplens.ingest.columns import events_table
-from shoplens.ingest.dedup import TransactionDedup
+from shoplens.ingest.context import IngestContext
+from shoplens.ingest.dedup import ClientIdDedup, EventDedup, TransactionDedup, client_key
 from shoplens.ingest.event import Event
+from shoplens.ingest.normalize import event_id
+from shoplens.meta import Tenant
 from shoplens.store import Store
 
 HOUR_MS = 3_600_000
 T0 = 1_760_000_000_000  # a fixed "now" (epoch ms) for the in-memory tests
+TENANT = Tenant(
+    id=1,
+    name="Acme",
+    base_currency="USD",
+    timezone="UTC",
+    plan="pro",
+    created_at="2024-01-01T00:00:00+00:00",
+)
 
 
 def event(
@@ -210,3 +222,137 @@ def test_load_uses_the_latest_receipt_of_a_transaction(
     # 25 h after the first receipt, 6 h after the second: still a duplicate
     assert dedup.claim([event(tenant, "purchase", "TWICE")], now_ms=now + 5 * HOUR_MS) == []
     assert len(dedup.claim([event(tenant, "purchase", "TWICE")], now_ms=now + 23 * HOUR_MS)) == 1
+
+
+# client-supplied ids (Segment messageId, core id) ------------------------------------------
+
+
+def client_event(
+    tenant_id: int, client_id: str, at: int = T0, event_type: str = "page_view", tx: str = ""
+) -> Event:
+    """An event as the formats build it from a client's id (``normalize.event_id``)."""
+    ctx = IngestContext(tenant=replace(TENANT, id=tenant_id))
+    return Event(
+        tenant_id=tenant_id,
+        event_id=event_id(ctx, client_id),
+        event_type=event_type,
+        event_name=event_type,
+        source="test",
+        timestamp=at,
+        received_at=at,
+        transaction_id=tx,
+    )
+
+
+def test_client_key_is_only_for_ids_the_client_chose() -> None:
+    assert client_key(client_event(1, "m-1")) is not None
+    assert client_key(client_event(1, "m-1")) == client_key(client_event(1, "m-1"))
+    assert client_key(client_event(1, "m-1")) != client_key(client_event(2, "m-1"))
+    server_made = event_id(IngestContext(tenant=TENANT), None)  # a UUIDv7
+    assert client_key(replace_id(client_event(1, "m-1"), server_made)) is None
+    assert client_key(event(1)) is None  # a random UUIDv4
+
+
+def replace_id(original: Event, new_id: str) -> Event:
+    original.event_id = new_id
+    return original
+
+
+def test_a_resent_client_id_is_dropped_in_later_and_in_the_same_batch() -> None:
+    dedup = ClientIdDedup()
+    first, again, other = client_event(1, "m-1"), client_event(1, "m-1"), client_event(1, "m-2")
+
+    assert ids(dedup.claim([first, again, other], now_ms=T0)) == ids([first, other])
+    assert dedup.claim([client_event(1, "m-1", at=T0 + 5)], now_ms=T0 + 5) == []
+    assert len(dedup) == 2
+
+
+def test_events_without_a_client_id_are_never_dropped() -> None:
+    dedup = ClientIdDedup()
+    events = [event(1, "page_view"), event(1, "page_view")]
+    events[1].event_id = events[0].event_id  # even the same random id: not a client's
+    assert ids(dedup.claim(events, now_ms=T0)) == ids(events)
+    assert len(dedup) == 0
+
+
+def test_the_same_client_id_in_two_tenants_is_two_events() -> None:
+    dedup = ClientIdDedup()
+    mine, theirs = client_event(1, "shared"), client_event(2, "shared")
+    assert ids(dedup.claim([mine, theirs], now_ms=T0)) == ids([mine, theirs])
+
+
+def test_ids_are_remembered_across_slices_for_the_whole_window() -> None:
+    dedup = ClientIdDedup(window_hours=24, slices=24)
+    dedup.claim([client_event(1, f"m-{i}") for i in range(100)], now_ms=T0)
+    for hour in range(1, 24):  # each hour merges the previous one into the sorted arrays
+        now = T0 + hour * HOUR_MS
+        assert dedup.claim([client_event(1, f"m-{hour}", at=now)], now_ms=now) == []
+        dedup.claim([client_event(1, f"h-{hour}", at=now)], now_ms=now)
+    assert len(dedup) == 100 + 23
+    # a whole batch looked up in the arrays at once (one vectorized search)
+    now = T0 + 23 * HOUR_MS
+    resent = [client_event(1, f"m-{i}", at=now) for i in range(100)]
+    fresh = client_event(1, "fresh", at=now)
+    assert ids(dedup.claim([*resent, fresh], now_ms=now)) == ids([fresh])
+
+    late = T0 + 26 * HOUR_MS  # past the window plus the one slice of slack
+    assert len(dedup.claim([client_event(1, "m-1", at=late)], now_ms=late)) == 1
+    assert dedup.claim([client_event(1, "h-23", at=late)], now_ms=late) == []
+    assert dedup.claim([client_event(1, "fresh", at=late)], now_ms=late) == []
+
+
+def test_release_undoes_a_claim_also_after_its_slice_was_merged() -> None:
+    dedup = ClientIdDedup(window_hours=24, slices=24)
+    failed = dedup.claim([client_event(1, "m-1"), client_event(1, "m-2")], now_ms=T0)
+    dedup.claim([], now_ms=T0 + HOUR_MS)  # the slice ends: m-1, m-2 move to the arrays
+
+    dedup.release(failed)  # the WAL append failed: nothing was stored
+
+    retry = [client_event(1, "m-1", at=T0 + HOUR_MS), client_event(1, "m-2", at=T0 + HOUR_MS)]
+    assert ids(dedup.claim(retry, now_ms=T0 + HOUR_MS)) == ids(retry)
+    assert dedup.claim([client_event(1, "m-1")], now_ms=T0 + 2 * HOUR_MS) == []
+    assert len(dedup) == 2
+
+
+def test_observe_claims_replayed_client_ids() -> None:
+    dedup = ClientIdDedup()
+    dedup.observe([client_event(1, "m-1")], now_ms=T0)
+    assert dedup.claim([client_event(1, "m-1")], now_ms=T0 + HOUR_MS) == []
+
+
+def test_a_repeated_order_under_a_new_client_id_releases_that_id() -> None:
+    dedup = EventDedup()
+    order = client_event(1, "m-1", event_type="purchase", tx="T-1")
+    retry = client_event(1, "m-2", event_type="purchase", tx="T-1")
+
+    assert ids(dedup.claim([order], now_ms=T0)) == ids([order])
+    assert dedup.claim([retry], now_ms=T0) == []  # the order was already accepted
+    assert len(dedup.client_ids) == 1  # m-2 was not stored, so it is not remembered
+    # both rules apply to one event: a resent message of the accepted order is dropped too
+    assert dedup.claim([client_event(1, "m-1", event_type="purchase", tx="T-9")], T0) == []
+
+
+def test_client_ids_are_rebuilt_from_the_store(
+    store: Store, make_tenant: Callable[..., Any]
+) -> None:
+    tenant, other = make_tenant().id, make_tenant().id
+    now = int(time.time() * 1000)
+    unkeyed = event(tenant, "page_view", at=now - HOUR_MS)
+    store_events(
+        store,
+        [
+            client_event(tenant, "recent", at=now - HOUR_MS),
+            client_event(tenant, "almost-a-day", at=now - 23 * HOUR_MS),
+            client_event(tenant, "too-old", at=now - 25 * HOUR_MS),
+            unkeyed,
+        ],
+    )
+
+    dedup = ClientIdDedup(window_hours=24)
+    assert dedup.load(store) >= 2
+
+    assert dedup.claim([client_event(tenant, "recent", at=now)]) == []
+    assert dedup.claim([client_event(tenant, "almost-a-day", at=now)]) == []
+    assert len(dedup.claim([client_event(tenant, "too-old", at=now)])) == 1
+    assert len(dedup.claim([client_event(other, "recent", at=now)])) == 1
+    assert len(dedup.claim([client_event(tenant, "new", at=now)])) == 1

@@ -330,3 +330,41 @@ def test_stop_with_submits_in_flight_stores_exactly_what_it_acked(
     acked = [e for e, r in zip(events, results, strict=True) if r == SubmitResult(1, 0)]
     assert acked, "nothing queued before stop() was written"
     assert_stored_exactly_once(store, tenant, acked)
+
+
+@pytest.mark.parametrize("shutdown", ["clean stop", "crash"])
+def test_a_client_id_is_deduplicated_across_a_restart(
+    tmp_path: Path,
+    meta_file: Path,
+    store: Store,
+    make_tenant: Callable[..., Any],
+    shutdown: str,
+) -> None:
+    """As for purchases: rebuilt from the store after a clean stop, from the WAL replay
+    after a crash. The resend has its own receive time, as a retry without a timestamp."""
+    tenant = make_tenant().id
+    client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}:message-1"))  # a UUIDv5
+    original = event(tenant)
+    original.event_id = client_id
+
+    async def first_run() -> None:
+        pipeline = IngestPipeline(never_flushing(tmp_path, meta_file), store)
+        await pipeline.start()
+        assert await pipeline.submit([original]) == SubmitResult(1, 0)
+        if shutdown == "crash":
+            await crash(pipeline)
+        else:
+            await pipeline.stop()
+
+    async def second_run() -> SubmitResult:
+        pipeline = IngestPipeline(make_settings(tmp_path, meta_file), store)
+        await pipeline.start()
+        resend = event(tenant)
+        resend.event_id, resend.received_at = client_id, original.received_at + 1000
+        result = await pipeline.submit([resend])
+        await pipeline.stop()
+        return result
+
+    asyncio.run(first_run())
+    assert asyncio.run(second_run()) == SubmitResult(0, 1)
+    assert_stored_exactly_once(store, tenant, [original])

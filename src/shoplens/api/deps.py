@@ -18,6 +18,7 @@ from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
 from shoplens.ingest.rates_refresh import RatesRefresher
+from shoplens.ingest.rejections import RejectionLog
 from shoplens.ingest.stages import Stages
 from shoplens.maintenance import Maintenance
 from shoplens.meta import MetaStore, Tenant
@@ -63,6 +64,8 @@ class AppState:
     maintenance: Maintenance | None = None
     #: the scheduled exchange-rate refresh (set once the app has started)
     rates: RatesRefresher | None = None
+    #: messages batch routes rejected while accepting the rest (``GET /v1/ingest/errors``)
+    rejections: RejectionLog = field(default_factory=RejectionLog)
 
 
 def state(request: Request) -> AppState:

@@ -17,6 +17,7 @@ from shoplens.api.deps import any_key, ingest_context, read_body, state
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.ingest import handlers
+from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event
 from shoplens.ingest.formats import core, decode, ecommerce, landing
 
@@ -31,12 +32,24 @@ def _iso(ms: int) -> str:
     )
 
 
-def _core_receipt(event: Event) -> dict[str, Any]:
+def _core_receipt(event: Event, client_id: str | None = None) -> dict[str, Any]:
+    """Seed 001's receipt; ``id`` echoes the client's own ``id`` when it sent one."""
     return {
-        "id": f"evt_{event.event_id.replace('-', '')}",
+        "id": client_id or f"evt_{event.event_id.replace('-', '')}",
         "event": event.event_name,
         "timestamp": _iso(event.timestamp),
     }
+
+
+def _keeping_client_ids(client_ids: list[str | None]) -> handlers.ToEvent:
+    """``core.to_event`` that also records each converted event's client ``id``, in order."""
+
+    def to_event(raw: core.CoreEventIn, ctx: IngestContext) -> Event:
+        event = core.to_event(raw, ctx)
+        client_ids.append(core.client_id(raw, ctx))
+        return event
+
+    return to_event
 
 
 @router.post(
@@ -48,9 +61,10 @@ def _core_receipt(event: Event) -> dict[str, Any]:
 async def track_event(request: Request, principal: Principal = Depends(any_key)) -> JSONResponse:
     body = await read_body(request)
     ctx = ingest_context(request, principal.tenant)
-    event = handlers.one(body, core.CoreEventIn, core.to_event, ctx)
-    await state(request).pipeline.submit([event])
-    return JSONResponse(_core_receipt(event), status_code=201)
+    client_ids: list[str | None] = []
+    event = handlers.one(body, core.CoreEventIn, _keeping_client_ids(client_ids), ctx)
+    await state(request).pipeline.submit([event])  # a resent id: answered the same
+    return JSONResponse(_core_receipt(event, client_ids[0]), status_code=201)
 
 
 @router.post(
@@ -72,13 +86,14 @@ async def track_event_batch(
         empty="events array is required and must not be empty",
         too_many="",
     )
-    outcome = handlers.many(raws, core.CoreEventIn, core.to_event, ctx)
+    client_ids: list[str | None] = []
+    outcome = handlers.many(raws, core.CoreEventIn, _keeping_client_ids(client_ids), ctx)
     if outcome.events:
         await state(request).pipeline.submit(outcome.events)
     content: dict[str, Any] = {
         "ok": True,
         "accepted": len(outcome.events),
-        "events": [_core_receipt(e) for e in outcome.events],
+        "events": [_core_receipt(*pair) for pair in zip(outcome.events, client_ids, strict=True)],
     }
     if outcome.errors:
         content["errors"] = outcome.errors

@@ -112,3 +112,8 @@ def json_values(value: Any) -> Any:
     if isinstance(value, list):
         return [json_values(v) for v in value]
     return value
+
+
+def iso_ms(ms: int) -> str:
+    """Epoch milliseconds → UTC ISO 8601 with milliseconds and ``Z``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"

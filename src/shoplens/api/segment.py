@@ -116,7 +116,16 @@ def _call_route(call: str) -> Callable[[Request], Awaitable[dict[str, bool]]]:
 
 
 async def segment_batch(request: Request) -> dict[str, bool]:
-    return await _ingest(request, segment.batch_events)
+    """Store the valid messages; report the invalid ones (``GET /v1/ingest/errors``)."""
+    principal, body = await _authenticated_body(request)
+    ctx = ingest_context(request, principal.tenant)
+    outcome = segment.batch_events(body, ctx)
+    app_state = state(request)
+    if outcome.events:
+        await app_state.pipeline.submit(outcome.events)
+    # After the submit: a batch refused whole (429, 503) is resent, and reported then.
+    app_state.rejections.add(principal.tenant.id, segment.SOURCE, ctx.received_at, outcome.rejected)
+    return SUCCESS
 
 
 for _call in segment.CALLS:
@@ -135,7 +144,7 @@ router.add_api_route(
     "/v1/batch",
     segment_batch,
     methods=["POST"],
-    summary="Segment batch: many messages in one request; one invalid message rejects all",
+    summary="Segment batch: valid messages stored, invalid ones reported in /v1/ingest/errors",
     openapi_extra=_BODY,
 )
 router.add_api_route("/v1/b", segment_batch, methods=["POST"], include_in_schema=False)

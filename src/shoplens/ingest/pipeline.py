@@ -1,9 +1,9 @@
 """The ingestion pipeline: canonical events in, durable acknowledgement out.
 
 ``submit`` is the one door every event comes through — HTTP routes, the demo generator
-and imports alike: de-duplicate purchases/refunds, charge the monthly quota (server only),
-append to the WAL (fsync), and return only then. The WAL writer hands durable events to
-the flusher, which stores them.
+and imports alike: de-duplicate (client ids and purchases/refunds, ``ingest.dedup``),
+charge the monthly quota (server only), append to the WAL (fsync), and return only then.
+The WAL writer hands durable events to the flusher, which stores them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import msgspec
 
 from shoplens.config import Settings
 from shoplens.errors import TooManyRequests
-from shoplens.ingest.dedup import TransactionDedup
+from shoplens.ingest.dedup import EventDedup
 from shoplens.ingest.event import Event
 from shoplens.ingest.flusher import Flusher
 from shoplens.ingest.stages import BLOCKED
@@ -32,7 +32,7 @@ log = logging.getLogger("shoplens.ingest")
 @dataclass(frozen=True)
 class SubmitResult:
     accepted: int  # stored (or about to be, durably)
-    duplicates: int  # dropped by transaction de-duplication
+    duplicates: int  # dropped by de-duplication (a repeated client id or order)
     blocked: int = 0  # dropped by a severity-2 fraud rule (counted, never stored)
 
 
@@ -64,7 +64,7 @@ class IngestPipeline:
             max_rows=settings.flush_max_rows,
             on_flushed=on_flushed,
         )
-        self.dedup = TransactionDedup(settings.dedup_window_hours)
+        self.dedup = EventDedup(settings.dedup_window_hours)
         self._encoder = msgspec.msgpack.Encoder()
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -465,3 +465,41 @@ def test_unparseable_timestamp(timestamp: str) -> None:
 
 def test_timestamp_before_1970() -> None:
     assert rejection({"event": "page_view", "timestamp": -1}).message == "timestamp is before 1970"
+
+
+def test_a_list_of_items_is_not_also_kept_as_a_property() -> None:
+    # Regression (issue 9, defect 2): JSON-encoded, 30 items overran the 2048-character cap.
+    items = [{"productId": f"p{i}", "name": f"Product number {i}", "price": 999} for i in range(30)]
+    event = track(
+        {
+            "event": "order_completed",
+            "properties": {"orderId": "o", "total": 29970, "items": items, "note": "gift"},
+        }
+    )
+    assert [i.item_id for i in event.items] == [f"p{i}" for i in range(30)]
+    assert event.properties == {"orderId": "o", "total": "29970", "note": "gift"}
+
+
+def test_a_custom_event_with_a_list_of_items_stores_them_as_items() -> None:
+    event = track({"event": "wishlist_shared", "properties": {"items": [{"productId": "a"}]}})
+    assert (event.event_type, [i.item_id for i in event.items], event.item_count) == (
+        "wishlist_shared",
+        ["a"],
+        1,
+    )
+    assert "items" not in event.properties
+
+
+def test_items_up_to_the_limit_are_accepted_and_one_more_is_400() -> None:
+    ctx = make_ctx()
+    limit = ctx.limits.max_items
+    order = {"event": "order_completed", "properties": {"orderId": "o", "total": 1}}
+    at_limit = [{"productId": f"p{i}"} for i in range(limit)]
+    order["properties"]["items"] = at_limit
+    assert len(track(order, ctx).items) == limit
+    order["properties"]["items"] = [*at_limit, {"productId": "one-more"}]
+    error = rejection(order, ctx)
+    assert (error.message, error.field) == (
+        f"properties.items has more than {limit} entries",
+        "properties.items",
+    )

@@ -14,6 +14,7 @@ from shoplens.ingest.context import IngestContext, Limits
 from shoplens.ingest.event import Event
 from shoplens.ingest.formats import segment
 from shoplens.ingest.money import CurrencyConverter
+from shoplens.ingest.rejections import Rejected
 from shoplens.meta import MetaStore
 from tests.conftest import TenantKeys
 
@@ -107,6 +108,15 @@ def test_unknown_names_are_custom_events_under_the_name_as_sent(ctx: IngestConte
     assert (event.event_type, event.event_name) == ("Signed Up", "Signed Up")
     assert event.properties == {"plan": "pro", "seats": "3", "extra": '{"a":[1]}'}
     assert (event.revenue, event.items) == (0, [])
+
+
+def test_a_custom_event_stores_its_products_as_items(ctx: IngestContext) -> None:
+    # Regression (issue 9, defect 2): JSON-encoded, 25+ products overran the 2048 cap.
+    products = [{"product_id": f"p-{i}", "name": f"Product {i}", "price": 9.99} for i in range(30)]
+    event = track(ctx, "Order Updated", {"order_id": "o-1", "products": products})
+    assert [(i.item_id, i.price) for i in event.items] == [(f"p-{i}", 999) for i in range(30)]
+    assert event.item_count == 30
+    assert event.properties == {"order_id": "o-1"}
 
 
 def test_track_needs_an_event_name(ctx: IngestContext) -> None:
@@ -521,54 +531,59 @@ def test_a_batch_maps_every_message_under_the_batch_context(ctx: IngestContext) 
         "sentAt": "2024-01-15T10:00:00Z",
         "writeKey": "pk_ignored_here",
     }
-    events = segment.batch_events(encode(body), ctx)
+    events, rejections = segment.batch_events(encode(body), ctx)
+    assert rejections == []
     assert [e.event_type for e in events] == ["identify", "Signed Up", "page_view"]
     assert [e.device_type for e in events] == ["android"] * 3
     # a message's own context fields win over the batch's
     assert [e.properties.get("locale") for e in events] == ["en", "nb", "en"]
 
 
-def test_one_invalid_message_rejects_the_batch_naming_its_index(ctx: IngestContext) -> None:
+def test_invalid_messages_are_reported_and_the_valid_ones_kept(ctx: IngestContext) -> None:
+    # Regression (issue 9, defect 4): one invalid message used to reject the whole batch.
     body = {
         "batch": [
-            {"type": "track", "userId": "u", "event": "A"},
-            {"type": "track", "userId": "u", "event": "B"},
-            {"type": "track", "userId": "u"},
+            {"type": "track", "userId": "u", "event": "A", "messageId": "m-0"},
+            {"type": "track", "userId": "u", "messageId": "m-1"},
+            {"type": "track", "userId": "u", "event": "C"},
+            "not a message",
         ]
     }
-    error = rejected(lambda: segment.batch_events(encode(body), ctx))
-    assert (error.message, error.field) == (
-        "batch[2]: event is required for track calls",
-        "batch[2].event",
-    )
+    events, rejections = segment.batch_events(encode(body), ctx)
+    assert [e.event_name for e in events] == ["A", "C"]
+    assert rejections == [
+        Rejected(1, "m-1", "event", "event is required for track calls"),
+        Rejected(3, "", None, "body: Expected `object`, got `str`"),
+    ]
 
 
 @pytest.mark.parametrize(
-    ("message", "text", "field"),
+    ("message", "rule", "field"),
     [
-        ({"userId": "u"}, "batch[0]: type is required", "batch[0].type"),
+        ({"userId": "u"}, "type is required", "type"),
         (
             {"type": "click", "userId": "u"},
-            "batch[0]: type must be one of: track, page, screen, identify, alias, group",
-            "batch[0].type",
+            "type must be one of: track, page, screen, identify, alias, group",
+            "type",
         ),
         (
             {"type": "track", "userId": ["u"], "event": "A"},
-            "batch[0]: userId: Expected `int | str | null`, got `array`",
-            "batch[0].userId",
+            "userId: Expected `int | str | null`, got `array`",
+            "userId",
         ),
         (
             {"type": "track", "userId": "u", "event": "Order Completed", "properties": {}},
-            "batch[0]: properties.order_id is required for Order Completed calls",
-            "batch[0].properties.order_id",
+            "properties.order_id is required for Order Completed calls",
+            "properties.order_id",
         ),
     ],
 )
-def test_batch_errors_name_the_message_and_field(
-    ctx: IngestContext, message: dict[str, Any], text: str, field: str
+def test_batch_rejections_name_the_message_field_and_rule(
+    ctx: IngestContext, message: dict[str, Any], rule: str, field: str
 ) -> None:
-    error = rejected(lambda: segment.batch_events(encode({"batch": [message]}), ctx))
-    assert (error.message, error.field) == (text, field)
+    message = {"messageId": 42, **message}  # an integer messageId is reported as text
+    events, rejections = segment.batch_events(encode({"batch": [message]}), ctx)
+    assert (events, rejections) == ([], [Rejected(0, "42", field, rule)])
 
 
 @pytest.mark.parametrize("body", [{}, {"batch": []}, {"batch": None}])
@@ -577,12 +592,12 @@ def test_a_batch_needs_messages(ctx: IngestContext, body: dict[str, Any]) -> Non
     assert (error.message, error.field) == ("batch is required and must not be empty", "batch")
 
 
-def test_an_oversized_batch_message_is_a_413_naming_it(ctx: IngestContext) -> None:
+def test_an_oversized_batch_message_is_rejected_alone(ctx: IngestContext) -> None:
     big = {"type": "track", "userId": "u", "event": "A", "properties": {"b": "x" * 33_000}}
-    body = {"batch": [{"type": "track", "userId": "u", "event": "A"}, big]}
-    with pytest.raises(PayloadTooLarge) as caught:
-        segment.batch_events(encode(body), ctx)
-    assert caught.value.message == "batch[1] is larger than 32768 bytes"
+    body = {"batch": [{"type": "track", "userId": "u", "event": "A"}, {**big, "messageId": "b"}]}
+    events, rejections = segment.batch_events(encode(body), ctx)
+    assert len(events) == 1
+    assert rejections == [Rejected(1, "b", None, "message is larger than 32768 bytes")]
 
 
 def test_write_key_is_read_from_the_body_when_present() -> None:

@@ -93,10 +93,9 @@ def _product_item(props: dict[str, Any], currency: str, ctx: IngestContext, at_m
     )
 
 
-def _order_items(value: Any, currency: str, ctx: IngestContext, at_ms: int) -> list[Item]:
-    """``items`` of an order: a count (as in the seed) or a list of product objects."""
-    if not isinstance(value, list):
-        return []
+def _order_items(value: list[Any], currency: str, ctx: IngestContext, at_ms: int) -> list[Item]:
+    """``items`` given as a list of product objects (an order's, a checkout's, or a custom
+    event's); at most ``max_items`` of them."""
     if len(value) > ctx.limits.max_items:
         raise BadRequest(
             f"properties.items has more than {ctx.limits.max_items} entries",
@@ -116,6 +115,11 @@ def _order_items(value: Any, currency: str, ctx: IngestContext, at_ms: int) -> l
     return items
 
 
+def client_id(raw: CoreEventIn, ctx: IngestContext) -> str | None:
+    """The client's own ``id`` (resending it is the same event), or None."""
+    return text(raw.id, "id", ctx) or None
+
+
 def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
     if not raw.event:
         raise BadRequest("event is required", field="event")
@@ -126,7 +130,11 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
         )
     kind = STANDARD_EVENTS.get(raw.event, raw.event)
     source_props = raw.properties or {}
-    props = properties(source_props, "properties", ctx)
+    # A list of products is stored as items (event_items), not as one property string:
+    # JSON-encoded it would overrun the string cap for any order of 25 or more items.
+    listed = isinstance(source_props.get("items"), list) and kind not in _PRODUCT_TYPES
+    kept = {k: v for k, v in source_props.items() if k != "items"} if listed else source_props
+    props = properties(kept, "properties", ctx)
     currency = text(source_props.get("currency"), "properties.currency", ctx).upper()
     currency = currency or ctx.tenant.base_currency
     exponent(currency)  # an unknown code is a 400 even when no amount needs it
@@ -134,7 +142,7 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
 
     event = Event(
         tenant_id=ctx.tenant.id,
-        event_id=event_id(ctx, raw.id),
+        event_id=event_id(ctx, client_id(raw, ctx)),
         event_type=kind,
         event_name=raw.event,
         source="core",
@@ -178,7 +186,8 @@ def to_event(raw: CoreEventIn, ctx: IngestContext) -> Event:
         event.revenue, event.original_revenue = convert(
             ctx, amount, currency, "properties.total", at_ms=event.timestamp
         )
-        items = _order_items(source_props.get("items"), currency, ctx, event.timestamp)
+    if listed:
+        items = _order_items(source_props["items"], currency, ctx, event.timestamp)
     finish_items(event, items)
     if not items:
         count = source_props.get("items", source_props.get("itemCount"))

@@ -7,19 +7,21 @@ events become the canonical ecommerce types (``SPEC_EVENTS``): their decimal, ma
 amounts are converted to the tenant's base currency and their products become items. Any
 other event name is a custom event kept under the name as sent.
 
-A batch is all-or-nothing, as Segment's API is: one invalid message rejects the request
-with a 400 naming ``batch[i]`` and the field.
+A batch is not all-or-nothing, as Segment's API is not (SDKs drop a batch answered 400):
+its valid messages are accepted and each invalid one (a broken rule, a message over the
+event size limit) is reported by index, messageId, field and rule (``ingest.rejections``).
+Only a body that is not JSON or has no messages is a 400.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
-from shoplens.errors import BadRequest
+from shoplens.errors import BadRequest, PayloadTooLarge
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import ECOMMERCE_TYPES, Event, Item
 from shoplens.ingest.formats import decode
@@ -39,6 +41,7 @@ from shoplens.ingest.normalize import (
     text,
     timestamp_ms,
 )
+from shoplens.ingest.rejections import Rejected
 
 SOURCE = "segment"
 MAX_EVENT_NAME = 200  # event_type is LowCardinality: keep custom names name-sized
@@ -169,25 +172,44 @@ def one(body: bytes, call: str, ctx: IngestContext) -> Event:
     return to_event(message, ctx)
 
 
-def batch_events(body: bytes, ctx: IngestContext) -> list[Event]:
-    """Every message of a ``/v1/batch`` body, or the error of the first invalid one."""
+class BatchOutcome(NamedTuple):
+    """A ``/v1/batch`` body: the events of its valid messages and the invalid ones."""
+
+    events: list[Event]
+    rejected: list[Rejected]
+
+
+class _MessageIdIn(msgspec.Struct):
+    messageId: Any = None
+
+
+def _message_id(raw: msgspec.Raw) -> str:
+    """The messageId of a message that may be invalid, for its report ("" if unreadable)."""
+    try:
+        value = msgspec.json.decode(raw, type=_MessageIdIn).messageId
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
+    return value[:_SHORT] if isinstance(value, str) else "" if value is None else str(value)
+
+
+def batch_events(body: bytes, ctx: IngestContext) -> BatchOutcome:
+    """The valid messages of a ``/v1/batch`` body as events, and the invalid ones."""
     batch = decode(body, BatchIn)
     if not batch.batch:
         raise BadRequest("batch is required and must not be empty", field="batch")
-    for i, raw in enumerate(batch.batch):
-        check_event_size(len(raw), ctx, f"batch[{i}]")
-    events = []
+    outcome = BatchOutcome([], [])
     for i, raw in enumerate(batch.batch):
         try:
+            if len(raw) > ctx.limits.max_event_bytes:
+                raise PayloadTooLarge(f"message is larger than {ctx.limits.max_event_bytes} bytes")
             message = decode(raw, MessageIn)
             message.context = _merged(batch.context, message.context)
             if message.sentAt is None:  # analytics-node stamps the batch, not each message
                 message.sentAt = batch.sentAt
-            events.append(to_event(message, ctx))
-        except BadRequest as exc:
-            field = f"batch[{i}].{exc.field}" if exc.field else f"batch[{i}]"
-            raise BadRequest(f"batch[{i}]: {exc.message}", field=field) from None
-    return events
+            outcome.events.append(to_event(message, ctx))
+        except (BadRequest, PayloadTooLarge) as exc:
+            outcome.rejected.append(Rejected(i, _message_id(raw), exc.field, exc.message))
+    return outcome
 
 
 def to_event(raw: MessageIn, ctx: IngestContext) -> Event:
@@ -319,12 +341,18 @@ def _track(event: Event, raw: MessageIn, ctx: IngestContext) -> None:
     event.event_name = name
     event.event_type = spec.event_type if spec else name
     # A products array is stored as items; JSON-encoded it would also overrun the
-    # property length cap for any real order.
-    listed = spec is not None and spec.products == LIST
+    # property length cap for any real order. That holds for the spec's list events and
+    # for custom ones too (the spec's Order Updated, Product List Filtered, …).
+    custom_list = spec is None and isinstance(source.get("products"), list)
+    listed = custom_list or (spec is not None and spec.products == LIST)
     kept = {k: v for k, v in source.items() if k != "products"} if listed else source
     event.properties = properties(kept, "properties", ctx)
     if spec:
         _ecommerce(event, spec, source, ctx)
+    elif custom_list:
+        as_list = SpecEvent(event.event_type, LIST)
+        items = _items(as_list, source, _currency(source, ctx), ctx, event.timestamp)
+        finish_items(event, items)
 
 
 def _page(event: Event, raw: MessageIn, ctx: IngestContext) -> None:
