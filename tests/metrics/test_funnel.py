@@ -6,10 +6,13 @@ expectations are computed in Python from the same fixture rows, never by re-runn
 
 from __future__ import annotations
 
+import csv
 import random
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,9 @@ from shoplens.metrics.rounding import percent
 from shoplens.store import Store
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+REES46 = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "rees46_2019_oct_head.csv"
+)
 MS = timedelta(milliseconds=1)
 NOW = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
 
@@ -433,3 +439,60 @@ def test_strict_order_is_windowfunnels_strict_order(
     assert [s.count for s in strict.steps] == [5, 3, 2]
     loose = funnel.funnel(store, tenant, p, steps)
     assert [s.count for s in loose.steps] == [5, 5, 3]
+
+
+def rees46(tenant_id: int, end: datetime) -> list[Event]:
+    """The REES46 clickstream sample (view/cart/purchase only: no checkout events), moved so
+    that its three hours end at ``end``; ``user_id`` is the visitor."""
+    with REES46.open() as f:
+        raw = list(csv.DictReader(f))
+    times = [datetime.strptime(r["event_time"], "%Y-%m-%d %H:%M:%S UTC") for r in raw]
+    shift = end - max(times).replace(tzinfo=UTC)
+    kinds = {"view": "view_item", "cart": "add_to_cart", "purchase": "purchase"}
+    out = []
+    for r, when in zip(raw, times, strict=True):
+        price = int(Decimal(r["price"]) * 100)
+        out.append(
+            event(
+                tenant_id,
+                when.replace(tzinfo=UTC) + shift,
+                kinds[r["event_type"]],
+                r["user_id"],
+                items=[Item(r["product_id"], price=price, quantity=1)],
+                revenue=price if r["event_type"] == "purchase" else 0,
+            )
+        )
+    return out
+
+
+@pytest.mark.skipif(not REES46.is_file(), reason=f"dataset {REES46} is missing")
+def test_a_real_shop_without_checkout_events(
+    store: Store, new_tenant: Callable[..., Tenant]
+) -> None:
+    """REES46 sends view, cart and purchase only: seed 000's funnel shows 0 orders, custom
+    steps show its buyers, and every abandonment figure is the one definition."""
+    tenant = new_tenant()
+    events = rees46(tenant.id, NOW - timedelta(days=1))
+    insert(store, events)
+    p = period(tenant, period="7d")
+    assert funnel.funnel(store, tenant, p, funnel.CORE_STEPS).steps[-1].count == 0
+    steps = parse_steps_text("product_view,add_to_cart,purchase", "steps")
+    assert steps is not None
+    got = [s.count for s in funnel.funnel(store, tenant, p, steps).steps]
+    assert got == expected_counts(events, p, steps)
+    assert got[-1] > 0
+    carts, completed, value = expected_carts(events, p)
+    report = funnel.cart_abandonment(store, tenant, p)
+    assert (report.carts, report.completed, report.abandoned_revenue) == (carts, completed, value)
+    core = funnel.funnel(store, tenant, p, funnel.CORE_STEPS, carts=True).carts
+    assert core is not None
+    rates = sales.cart_rates(store, tenant, p)
+    spec = query.parse({"metrics": ["cart_abandonment_rate"], "period": "7d"}, tenant, NOW)
+    metric = query.run(store, tenant, spec)["totals"]["cart_abandonment_rate"]
+    assert (
+        report.abandonment_rate
+        == core.abandonment_rate
+        == rates.cart_abandonment_rate
+        == metric
+        == percent(carts - completed, carts)
+    )
