@@ -65,7 +65,7 @@ def _run(
     carts: bool,
 ) -> tuple[funnels.Funnel, Period, dict[str, Any]]:
     """The period, the funnel of the request's steps (or ``default``), and its options."""
-    window = period_of(request, principal, names)
+    period = period_of(request, principal, names)
     query = request.query_params
     steps = parse_steps_text(query.get("steps"), "steps") or default
     span = parse_window(query.get("window"), "window")
@@ -73,18 +73,18 @@ def _run(
     result = funnels.funnel(
         state(request).store,
         principal.tenant,
-        window,
+        period,
         steps,
         window=span,
         strict=strict,
         carts=carts,
     )
     options = {"window": window_text(span), "order": "strict" if strict else "ordered"}
-    return result, window, options
+    return result, period, options
 
 
 def _core(request: Request, principal: Principal) -> tuple[funnels.Funnel, dict[str, Any]]:
-    result, window, options = _run(request, principal, CORE_PERIOD, funnels.CORE_STEPS, True)
+    result, period, options = _run(request, principal, CORE_PERIOD, funnels.CORE_STEPS, True)
     assert result.carts is not None
     body: dict[str, Any] = {
         "stages": [
@@ -100,14 +100,14 @@ def _core(request: Request, principal: Principal) -> tuple[funnels.Funnel, dict[
         ],
         "abandonmentRate": result.carts.abandonment_rate,
         "conversionRate": result.conversion_rate,
-        "period": window.label,
+        "period": period.label,
         "window": options["window"],
         "order": options["order"],
     }
     extra = {
-        "time_range": window.label,
-        "start_date": window.first_day.isoformat(),
-        "end_date": window.last_day.isoformat(),
+        "time_range": period.label,
+        "start_date": period.first_day.isoformat(),
+        "end_date": period.last_day.isoformat(),
     }
     return result, body | extra
 
@@ -141,7 +141,7 @@ def ecommerce_funnel(
     principal: Principal = Depends(secret_key_dep),
 ) -> dict[str, Any]:
     """Seed 002's funnel (or custom steps): each percentage relative to the previous step."""
-    result, window, options = _run(request, principal, V1_PERIOD, funnels.ECOMMERCE_STEPS, False)
+    result, period, options = _run(request, principal, V1_PERIOD, funnels.ECOMMERCE_STEPS, False)
     return {
         "steps": [
             {
@@ -157,7 +157,7 @@ def ecommerce_funnel(
         "conversion_rate": result.conversion_rate,
         "window": options["window"],
         "order": options["order"],
-        "days": window.days,
+        "days": period.days,
     }
 
 
