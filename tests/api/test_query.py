@@ -199,3 +199,22 @@ def test_docs_metrics_md_documents_every_catalog_entry() -> None:
     text = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
     missing = [name for name in [*METRICS, *DIMENSIONS] if f"| `{name}` |" not in text]
     assert missing == []
+
+
+def test_a_funnel_block_over_http_with_hostile_values_as_data(
+    client: TestClient, shop: TenantKeys
+) -> None:
+    # every order of the shop fixture is a purchase with its campaign as a property
+    steps = [
+        "purchase",
+        {"event": "purchase", "where": {"properties.campaign": HOSTILE[0]}},
+    ]
+    response = ask(client, shop, {"funnel": {"steps": steps}, "period": "7d"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    buyers = {u for _, _, u in ORDERS}
+    hostile_buyers = {u for c, _, u in ORDERS if c == HOSTILE[0]}
+    assert [s["count"] for s in body["funnel"]["steps"]] == [len(buyers), len(hostile_buyers)]
+    assert body["query"]["funnel"]["order"] == "ordered"
+    bad = ask(client, shop, {"funnel": {"steps": ["purchase", f"x:{HOSTILE[1]}"]}})
+    assert bad.status_code == 400 and bad.json()["field"] == "funnel.steps[1]"

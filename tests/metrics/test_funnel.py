@@ -6,10 +6,13 @@ expectations are computed in Python from the same fixture rows, never by re-runn
 
 from __future__ import annotations
 
+import csv
 import random
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,23 +20,27 @@ import pytest
 from shoplens.ingest.columns import events_table, items_table
 from shoplens.ingest.event import Event, Item
 from shoplens.meta import MetaStore, Tenant
-from shoplens.metrics import funnel
+from shoplens.metrics import funnel, query, sales
+from shoplens.metrics.funnel_steps import parse_steps_text
 from shoplens.metrics.period import Period, parse_period
-from shoplens.metrics.sales import percent
+from shoplens.metrics.rounding import percent
 from shoplens.store import Store
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+REES46 = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "rees46_2019_oct_head.csv"
+)
 MS = timedelta(milliseconds=1)
 NOW = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
 
 
 def event(tenant_id: int, at: datetime, event_type: str, visitor: str, **fields: Any) -> Event:
     ms = (at - EPOCH) // MS
+    fields.setdefault("event_name", event_type)
     return Event(
         tenant_id=tenant_id,
         event_id=str(uuid.uuid4()),
         event_type=event_type,
-        event_name=event_type,
         source="test",
         timestamp=ms,
         received_at=ms,
@@ -88,6 +95,41 @@ def expected_counts(events: list[Event], p: Period, steps: tuple[funnel.Step, ..
             if level < len(steps) and e.event_type == steps[level].event_type:
                 level += 1
         for i in range(level):
+            counts[i] += 1
+    return counts
+
+
+def matches(e: Event, step: funnel.Step) -> bool:
+    def passes(f: funnel.StepFilter) -> bool:
+        value = getattr(e, f.column) if f.column else e.properties.get(f.prop, "")
+        return (value != f.value) if f.negate else (value == f.value)
+
+    return e.event_type == step.event_type and all(passes(f) for f in step.filters)
+
+
+def expected_window_counts(
+    events: list[Event], p: Period, steps: tuple[funnel.Step, ...], window: timedelta
+) -> list[int]:
+    """The deepest step reached in order with every step at most ``window`` after a
+    first-step event (the best over all first-step events), per visitor."""
+    by_visitor: dict[str, list[Event]] = {}
+    for e in kept(events, p):
+        by_visitor.setdefault(e.visitor_id, []).append(e)
+    counts = [0] * len(steps)
+    for visitor_events in by_visitor.values():
+        ordered = sorted(visitor_events, key=lambda e: e.timestamp)
+        best = 0
+        for i, first in enumerate(ordered):
+            if not matches(first, steps[0]):
+                continue
+            level = 1
+            for e in ordered[i + 1 :]:
+                if at(e) - at(first) > window or level == len(steps):
+                    break
+                if matches(e, steps[level]):
+                    level += 1
+            best = max(best, level)
+        for i in range(best):
             counts[i] += 1
     return counts
 
@@ -159,12 +201,24 @@ def test_out_of_order_steps_do_not_count(store: Store, new_tenant: Callable[...,
     ]
     insert(store, events)
     p = period(tenant, period="7d")
-    result = funnel.funnel(store, tenant, p, funnel.CORE_STEPS)
+    result = funnel.funnel(store, tenant, p, funnel.CORE_STEPS, carts=True)
     assert [s.count for s in result.steps] == [4, 3, 1, 1, 1]
     assert [s.count for s in result.steps] == expected_counts(events, p, funnel.CORE_STEPS)
     assert [s.rate for s in result.steps] == [100.0, 75.0, 33.3, 100.0, 100.0]
+    assert [s.overall_rate for s in result.steps] == [100.0, 75.0, 25.0, 25.0, 25.0]
+    assert [(s.drop_off, s.drop_off_rate) for s in result.steps] == [
+        (0, 0.0),
+        (1, 25.0),
+        (2, 66.7),
+        (0, 0.0),
+        (0, 0.0),
+    ]
     assert result.conversion_rate == 25.0
-    assert result.abandonment_rate == 66.7  # 1 - 1/3
+    # the cart definition, not the ordered funnel: "skipper" completed its cart (a purchase
+    # after its add), "backwards" did not (its purchase came first), nor "retry"
+    assert result.carts == funnel.CartOutcome(4, 2) == funnel.cart_outcome(store, tenant, p)
+    assert expected_carts(events, p)[:2] == (4, 2)
+    assert result.carts.abandonment_rate == 50.0
 
 
 def test_random_visitors_match_python(store: Store, new_tenant: Callable[..., Tenant]) -> None:
@@ -195,16 +249,30 @@ def test_random_visitors_match_python(store: Store, new_tenant: Callable[..., Te
             )
     insert(store, events)
     seen: list[list[int]] = []
-    for query in ({"period": "7d"}, {"period": "30d"}, {"days": "3"}):
-        p = period(tenant, **query)
+    for query_ in ({"period": "7d"}, {"period": "30d"}, {"days": "3"}):
+        p = period(tenant, **query_)
         for steps in (funnel.CORE_STEPS, funnel.ECOMMERCE_STEPS):
             got = [s.count for s in funnel.funnel(store, tenant, p, steps).steps]
-            assert got == expected_counts(events, p, steps), (query, steps[0].name)
+            assert got == expected_counts(events, p, steps), (query_, steps[0].name)
             seen.append(got)
+        for window in (timedelta(hours=1), timedelta(days=2)):
+            steps = funnel.ECOMMERCE_STEPS
+            got = [s.count for s in funnel.funnel(store, tenant, p, steps, window=window).steps]
+            assert got == expected_window_counts(events, p, steps, window), (query_, window)
+            assert got != seen[-1], "the window should exclude some slow converters"
         carts = funnel.cart_abandonment(store, tenant, p)
         assert (carts.carts, carts.completed, carts.abandoned_revenue) == expected_carts(events, p)
         assert carts.abandonment_rate == percent(carts.carts - carts.completed, carts.carts)
         assert 0 < carts.completed < carts.carts and carts.abandoned_revenue > 0
+        # THE definition, wherever an abandonment rate is shown
+        outcome = funnel.CartOutcome(carts.carts, carts.completed)
+        assert funnel.cart_outcome(store, tenant, p) == outcome
+        assert funnel.funnel(store, tenant, p, funnel.CORE_STEPS, carts=True).carts == outcome
+        rates = sales.cart_rates(store, tenant, p)
+        assert (rates.carts, rates.abandoned) == (carts.carts, carts.abandoned)
+        spec = query.parse({"metrics": ["cart_abandonment_rate"], **query_}, tenant, NOW)
+        totals = query.run(store, tenant, spec)["totals"]
+        assert totals["cart_abandonment_rate"] == carts.abandonment_rate
     assert all(counts[2] > 0 for counts in seen[:4]), seen  # the data reaches deep steps
 
 
@@ -288,13 +356,143 @@ def test_period_bounds_are_local_midnights(store: Store, new_tenant: Callable[..
 def test_an_empty_period_is_zeros(store: Store, new_tenant: Callable[..., Tenant]) -> None:
     tenant = new_tenant()
     p = period(tenant, period="7d")
-    result = funnel.funnel(store, tenant, p, funnel.ECOMMERCE_STEPS)
-    assert [(s.count, s.rate) for s in result.steps] == [(0, 0.0)] * 6
-    assert (result.conversion_rate, result.abandonment_rate) == (0.0, 0.0)
+    result = funnel.funnel(store, tenant, p, funnel.ECOMMERCE_STEPS, carts=True)
+    assert [(s.count, s.rate, s.overall_rate, s.drop_off) for s in result.steps] == [
+        (0, 0.0, 0.0, 0)
+    ] * 6
+    assert (result.conversion_rate, result.carts) == (0.0, funnel.CartOutcome(0, 0))
     carts = funnel.cart_abandonment(store, tenant, p)
     assert (carts.carts, carts.completed, carts.abandoned_revenue, carts.abandonment_rate) == (
         0,
         0,
         0,
         0.0,
+    )
+
+
+def test_filtered_steps_match_python(store: Store, new_tenant: Callable[..., Tenant]) -> None:
+    tenant = new_tenant()
+    t0 = datetime(2026, 3, 18, 10, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+
+    def ev(i: int, kind: str, who: str, **fields: Any) -> Event:
+        return event(tenant.id, t0 + i * minute, kind, who, **fields)
+
+    events = [
+        ev(0, "page_view", "a", page_path="/pricing"),
+        ev(1, "signup", "a", event_name="Signed Up", properties={"plan": "pro"}),
+        ev(0, "page_view", "b", page_path="/pricing"),
+        ev(1, "signup", "b", properties={"plan": "free"}),
+        ev(0, "page_view", "c", page_path="/"),
+        ev(1, "signup", "c", properties={"plan": "pro"}),
+        ev(0, "page_view", "d", page_path="/pricing", country="DE"),
+        ev(1, "signup", "d"),  # no plan property: "" (not "free", not "pro")
+    ]
+    insert(store, events)
+    p = period(tenant, period="7d")
+    for text, want in [
+        ("page_view:page_path=/pricing,signup:properties.plan=pro", [3, 1]),
+        ("page_view:page_path=/pricing,signup:properties.plan!=free", [3, 2]),
+        ("page_view:page=/pricing;country!=DE,signup", [2, 2]),
+        ("page_view,signup:event_name=Signed Up", [4, 1]),
+        ("page_view:properties.plan=pro,signup", [0, 0]),
+    ]:
+        steps = parse_steps_text(text, "steps")
+        assert steps is not None
+        got = [s.count for s in funnel.funnel(store, tenant, p, steps).steps]
+        assert got == want == expected_counts_filtered(events, p, steps), text
+
+
+def expected_counts_filtered(
+    events: list[Event], p: Period, steps: tuple[funnel.Step, ...]
+) -> list[int]:
+    return expected_window_counts(events, p, steps, p.end - p.start)
+
+
+def test_strict_order_is_windowfunnels_strict_order(
+    store: Store, new_tenant: Callable[..., Tenant]
+) -> None:
+    """Strict: from the first step on, an event that is neither a step already reached nor
+    the next one ends the person's funnel (ClickHouse's ``strict_order``; docs/api.md)."""
+    tenant = new_tenant()
+    t0 = datetime(2026, 3, 18, 10, 0, tzinfo=UTC)
+    walks = {
+        "direct": ["view_item", "add_to_cart", "purchase"],
+        "repeat": ["view_item", "add_to_cart", "view_item", "purchase"],  # earlier step: ok
+        "noise-first": ["page_view", "view_item", "add_to_cart"],  # before step 1: ignored
+        "noise-between": ["view_item", "page_view", "add_to_cart", "purchase"],
+        # a clean run after the interruption does not count either
+        "retry": ["view_item", "search", "view_item", "add_to_cart"],
+    }
+    insert(
+        store,
+        [
+            event(tenant.id, t0 + i * timedelta(minutes=1), kind, who)
+            for who, kinds in walks.items()
+            for i, kind in enumerate(kinds)
+        ],
+    )
+    p = period(tenant, period="7d")
+    steps = parse_steps_text("view_item,add_to_cart,purchase", "steps")
+    assert steps is not None
+    strict = funnel.funnel(store, tenant, p, steps, strict=True)
+    assert [s.count for s in strict.steps] == [5, 3, 2]
+    loose = funnel.funnel(store, tenant, p, steps)
+    assert [s.count for s in loose.steps] == [5, 5, 3]
+
+
+def rees46(tenant_id: int, end: datetime) -> list[Event]:
+    """The REES46 clickstream sample (view/cart/purchase only: no checkout events), moved so
+    that its three hours end at ``end``; ``user_id`` is the visitor."""
+    with REES46.open() as f:
+        raw = list(csv.DictReader(f))
+    times = [datetime.strptime(r["event_time"], "%Y-%m-%d %H:%M:%S UTC") for r in raw]
+    shift = end - max(times).replace(tzinfo=UTC)
+    kinds = {"view": "view_item", "cart": "add_to_cart", "purchase": "purchase"}
+    out = []
+    for r, when in zip(raw, times, strict=True):
+        price = int(Decimal(r["price"]) * 100)
+        out.append(
+            event(
+                tenant_id,
+                when.replace(tzinfo=UTC) + shift,
+                kinds[r["event_type"]],
+                r["user_id"],
+                items=[Item(r["product_id"], price=price, quantity=1)],
+                revenue=price if r["event_type"] == "purchase" else 0,
+            )
+        )
+    return out
+
+
+@pytest.mark.skipif(not REES46.is_file(), reason=f"dataset {REES46} is missing")
+def test_a_real_shop_without_checkout_events(
+    store: Store, new_tenant: Callable[..., Tenant]
+) -> None:
+    """REES46 sends view, cart and purchase only: seed 000's funnel shows 0 orders, custom
+    steps show its buyers, and every abandonment figure is the one definition."""
+    tenant = new_tenant()
+    events = rees46(tenant.id, NOW - timedelta(days=1))
+    insert(store, events)
+    p = period(tenant, period="7d")
+    assert funnel.funnel(store, tenant, p, funnel.CORE_STEPS).steps[-1].count == 0
+    steps = parse_steps_text("product_view,add_to_cart,purchase", "steps")
+    assert steps is not None
+    got = [s.count for s in funnel.funnel(store, tenant, p, steps).steps]
+    assert got == expected_counts(events, p, steps)
+    assert got[-1] > 0
+    carts, completed, value = expected_carts(events, p)
+    report = funnel.cart_abandonment(store, tenant, p)
+    assert (report.carts, report.completed, report.abandoned_revenue) == (carts, completed, value)
+    core = funnel.funnel(store, tenant, p, funnel.CORE_STEPS, carts=True).carts
+    assert core is not None
+    rates = sales.cart_rates(store, tenant, p)
+    spec = query.parse({"metrics": ["cart_abandonment_rate"], "period": "7d"}, tenant, NOW)
+    metric = query.run(store, tenant, spec)["totals"]["cart_abandonment_rate"]
+    assert (
+        report.abandonment_rate
+        == core.abandonment_rate
+        == rates.cart_abandonment_rate
+        == metric
+        == percent(carts - completed, carts)
     )

@@ -186,7 +186,13 @@ def event_metrics(
     refund_amount = sum(e.revenue for e in refunded)
     visitors = {e.visitor_id for e in rows}
     buyers = {e.visitor_id for e in bought}
-    carted = {e.visitor_id for e in rows if e.event_type == "add_to_cart"}
+    last_add: dict[str, int] = {}  # the cart definition: a purchase after the last add
+    last_buy: dict[str, int] = {}
+    for e in ok:
+        if e.visitor_id and e.event_type in ("add_to_cart", "purchase"):
+            last = last_add if e.event_type == "add_to_cart" else last_buy
+            last[e.visitor_id] = max(last.get(e.visitor_id, 0), e.timestamp)
+    abandoned = sum(last_buy.get(v, -1) < t for v, t in last_add.items())
     customers = {e.user_id for e in bought if e.user_id}
     new = {u for u in customers if firsts[u] >= period_start_ms}
     return {
@@ -206,7 +212,7 @@ def event_metrics(
         "events": len(rows),
         "customers": len(customers),
         "conversion_rate": pct(len(buyers), len(visitors)),
-        "cart_abandonment_rate": pct(len(carted - buyers), len(carted)),
+        "cart_abandonment_rate": pct(abandoned, len(last_add)),
         "new_customers": len(new),
         "returning_customers": len(customers - new),
     }

@@ -260,6 +260,9 @@ def test_cart_rates_count_visitors(store: Store, new_tenant: Callable[..., Tenan
         "looker": ["view_item"],
         "direct-carter": ["add_to_cart"],  # added from a list page, never viewed an item
         "looker2": ["view_item", "page_view"],
+        # bought, then added more and left: an abandoned cart (the one definition), which
+        # "added to cart and never bought" used to miss
+        "again": ["add_to_cart", "purchase", "add_to_cart"],
     }
     events = [
         event(tenant.id, at + i * timedelta(minutes=1), kind, visitor_id=visitor)
@@ -270,10 +273,11 @@ def test_cart_rates_count_visitors(store: Store, new_tenant: Callable[..., Tenan
     events.append(event(tenant.id, at - timedelta(days=30), "add_to_cart", visitor_id="old"))
     insert(store, events)
     rates = sales.cart_rates(store, tenant, period(tenant, days="7"))
-    # viewers: buyer, abandoner, looker, looker2; carts: buyer, abandoner, direct-carter
-    assert (rates.viewers, rates.carts, rates.abandoned) == (4, 3, 2)
-    assert rates.add_to_cart_rate == 75.0
-    assert rates.cart_abandonment_rate == 66.7
+    # viewers: buyer, abandoner, looker, looker2; carts: buyer, abandoner, direct-carter,
+    # again; abandoned: all but buyer
+    assert (rates.viewers, rates.carts, rates.abandoned) == (4, 4, 3)
+    assert rates.add_to_cart_rate == 100.0
+    assert rates.cart_abandonment_rate == 75.0
 
 
 def test_an_empty_period_is_zeros_with_a_zero_filled_series(

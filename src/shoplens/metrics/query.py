@@ -17,6 +17,10 @@ Request (seed 001's shape, extended after Plausible's Stats API v2 and GA4's run
 which must be the base currency, any dimension key is an ``is`` filter) or a list of
 ``[op, dimension, values]`` with ``and``/``or``/``not`` nesting; a ``[op, metric, number]``
 filter (gt, gte, lt, lte, eq, neq) is applied after aggregation (top level only).
+
+A body with a ``funnel`` block asks for a funnel instead of metric rows
+(:mod:`shoplens.metrics.query_funnel`): the same period and dimension filters, answered by
+:func:`shoplens.metrics.funnel.funnel`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any, LiteralString, cast
 from shoplens.errors import BadRequest
 from shoplens.ingest.money import require_base_currency
 from shoplens.meta import Tenant
+from shoplens.metrics import funnel as funnels
+from shoplens.metrics import query_funnel
 from shoplens.metrics.customers import customer_purchases
 from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, local_midnight, parse_period
@@ -94,6 +100,7 @@ class Spec:
     period: Period
     compare: str | None
     warnings: tuple[str, ...] = ()
+    funnel: query_funnel.FunnelSpec | None = None
 
     @property
     def types(self) -> list[str] | None:
@@ -309,14 +316,17 @@ def parse(body: Any, tenant: Tenant, now: datetime, retention_days: int | None =
         raise BadRequest("the body must be a JSON object", field=None)
     known = {
         "metrics", "dimensions", "filters", "orderBy", "limit", "offset", "compare",
-        "granularity", *PERIOD_KEYS,
+        "granularity", "funnel", *PERIOD_KEYS,
     }  # fmt: skip
     if unknown := sorted(set(body) - known):
         raise BadRequest(
             f"unknown field {unknown[0]!r}; allowed: {_allowed(sorted(known))}", field=unknown[0]
         )
+    funnel = None
+    if "funnel" in body:
+        funnel = query_funnel.parse_funnel(body["funnel"], body)
     metrics = _names(body.get("metrics"), "metrics", METRICS, MAX_METRICS)
-    if not metrics:
+    if not metrics and funnel is None:
         raise BadRequest(f"metrics is required; allowed: {_allowed(METRICS)}", field="metrics")
     dimensions = _names(body.get("dimensions"), "dimensions", DIMENSIONS, MAX_DIMENSIONS)
     if sum(DIMENSIONS[d].time for d in dimensions) > 1:
@@ -346,13 +356,20 @@ def parse(body: Any, tenant: Tenant, now: datetime, retention_days: int | None =
         dimensions=dimensions,
         filters=nodes,
         metric_filters=metric_filters,
-        order=_order(body.get("orderBy"), metrics, dimensions),
+        order=_order(body.get("orderBy"), metrics, dimensions) if metrics else (),
         limit=_int(body.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT),
         offset=_int(body.get("offset"), "offset", 0, MAX_OFFSET, 0),
         period=period,
         compare=compare,
         warnings=tuple(warnings),
+        funnel=funnel,
     )
+    if funnel is not None and (spec.grain == "items" or metric_filters):
+        raise BadRequest(
+            "filters: a funnel is filtered by event-level dimensions only, "
+            "not by product dimensions or metrics",
+            field="filters",
+        )
     if spec.grain == "items" and (cannot := [m for m in metrics if METRICS[m].items is None]):
         able = [m for m, entry in METRICS.items() if entry.items is not None]
         raise BadRequest(
@@ -576,8 +593,39 @@ def _change(current: dict[str, Any], previous: dict[str, Any] | None) -> dict[st
     }
 
 
+def _run_funnel(store: Store, tenant: Tenant, spec: Spec) -> dict[str, Any]:
+    """Answer a funnel spec: its steps over the events passing the dimension filters."""
+    assert spec.funnel is not None
+    where = None
+    if spec.filters:
+        renderer = _Filters("events", tenant.timezone)
+        where = Expr(" AND ".join(renderer.render(n) for n in spec.filters), renderer.values)
+    block = spec.funnel
+    result = funnels.funnel(
+        store,
+        tenant,
+        spec.period,
+        block.steps,
+        window=block.window,
+        strict=block.strict,
+        where=where,
+    )
+    return {
+        "ok": True,
+        "funnel": query_funnel.shape(block, result),
+        "query": describe(spec),
+        "meta": {
+            "currency": tenant.base_currency,
+            "grain": "events",
+            "warnings": list(spec.warnings),
+        },
+    }
+
+
 def run(store: Store, tenant: Tenant, spec: Spec) -> dict[str, Any]:
     """Answer ``spec``: rows (with comparison), totals, total_rows, the query and meta."""
+    if spec.funnel is not None:
+        return _run_funnel(store, tenant, spec)
     currency = tenant.base_currency
     grouped = _grouped(spec, tenant, spec.period)
     # The page and the totals are independent statements: run them at once.
@@ -652,6 +700,12 @@ def _node(node: FilterNode) -> list[Any]:
 
 def describe(spec: Spec) -> dict[str, Any]:
     """The query as understood: defaults filled in, seed-style filters as lists."""
+    if spec.funnel is not None:
+        return {
+            "funnel": query_funnel.describe(spec.funnel),
+            "filters": [_node(n) for n in spec.filters],
+            "period": _period(spec.period),
+        }
     return {
         "metrics": list(spec.metrics),
         "dimensions": list(spec.dimensions),

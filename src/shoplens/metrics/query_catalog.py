@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, LiteralString
 
+from shoplens.metrics.funnel import CART_ABANDONMENT_RATE_SQL
+
 Grain = Literal["events", "items"]
 Kind = Literal["money", "count", "percent"]
 
@@ -215,14 +217,12 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "cart_abandonment_rate",
-            "100 x visitors with an add_to_cart and no purchase / visitors with an "
-            "add_to_cart, one decimal.",
+            "100 x carts abandoned / carts, one decimal: a cart is a visitor with an "
+            "add_to_cart; it is abandoned unless a purchase follows the last add_to_cart "
+            "(the one definition, docs/metrics.md).",
             "percent",
-            # |carted and not bought| = |carted or bought| - |bought|
-            "if(uniqExactIf(cityHash64(visitor_id), event_type = 'add_to_cart') = 0, 0, 100 * ("
-            "uniqExactIf(cityHash64(visitor_id), event_type = 'add_to_cart' OR "
-            f"({_PURCHASE})) - uniqExactIf(cityHash64(visitor_id), {_PURCHASE})) "
-            "/ uniqExactIf(cityHash64(visitor_id), event_type = 'add_to_cart'))",
+            CART_ABANDONMENT_RATE_SQL,
+            types=("add_to_cart", "purchase"),
         ),
         _m(
             "new_customers",

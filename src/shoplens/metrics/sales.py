@@ -10,11 +10,12 @@ minor units of the tenant's base currency (amounts are converted at ingestion).
   as a positive amount); ``net_revenue = revenue - refund_amount``.
 - ``aov = revenue / orders`` rounded half up to a whole minor unit, 0 without orders.
 - ``items_sold``: sum of purchases' item quantities (``item_count``).
-- ``add_to_cart_rate``: 100 * visitors with an ``add_to_cart`` / visitors with a
-  ``view_item``; ``cart_abandonment_rate``: 100 * visitors with an ``add_to_cart`` and no
-  ``purchase`` in the period / visitors with an ``add_to_cart``. Rates are rounded half up to one
-  decimal and 0 when the denominator is 0. Visitors are ``visitor_id`` (anonymous id, user
-  id or IP hash, whichever the event had first).
+- ``add_to_cart_rate``: 100 * persons with an ``add_to_cart`` / persons with a
+  ``view_item``; ``cart_abandonment_rate``: the one cart abandonment rate, defined in
+  :mod:`shoplens.metrics.funnel` (100 * carts without a purchase at or after their last
+  ``add_to_cart`` / carts). Rates are rounded half up to one decimal and 0 when the
+  denominator is 0. Persons are :data:`shoplens.metrics.funnel.PERSON` (today the
+  ``visitor_id``: anonymous id, user id or IP hash, whichever the event had first).
 - ``growth(current, previous)``: ``(current - previous) / previous * 100`` to one decimal,
   None when ``previous`` is 0; the previous period is :meth:`Period.previous`.
 
@@ -29,17 +30,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal
 
 from shoplens.meta import Tenant
+from shoplens.metrics import funnel
 from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period
+from shoplens.metrics.rounding import one_decimal, percent, round_half_up
 from shoplens.metrics.sql import (
     EPOCH,
     EVENTS,
     EVENTS_HOURLY,
-    VISITOR,
     Query,
     Table,
     bucket,
@@ -123,24 +125,9 @@ class SalesReport:
         )
 
 
-def round_half_up(value: Decimal, digits: int) -> int:
-    """``value`` rounded half up to ``digits`` decimals, as int (digits=0)."""
-    return int(value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
-
-
-def one_decimal(value: Decimal) -> float:
-    """``value`` rounded half up to one decimal, as the float a response carries."""
-    return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
 def aov(revenue: int, orders: int) -> int:
     """Average order value: revenue / orders rounded half up to a minor unit; 0 without orders."""
     return round_half_up(Decimal(revenue) / orders, 0) if orders else 0
-
-
-def percent(part: int, whole: int) -> float:
-    """``part / whole * 100`` rounded half up to one decimal; 0.0 when ``whole`` is 0."""
-    return one_decimal(Decimal(part) * 100 / whole) if whole else 0.0
 
 
 def growth(current: int, previous: int) -> float | None:
@@ -225,26 +212,19 @@ def series(
 
 
 def cart_rates(store: Store, tenant: Tenant, period: Period) -> CartRates:
-    """Visitors who viewed an item, added to cart, and added to cart without purchasing."""
-    per_visitor = (
-        Query.from_table(EVENTS, tenant.id, period.start, period.end)
-        .where("is_flagged = 0")
-        .where("visitor_id != ''")
-        .where("event_type IN {types}", types=_FUNNEL_TYPES)
-        .select(VISITOR, alias="visitor")
-        .select("max(event_type = 'view_item')", alias="viewed")
-        .select("max(event_type = 'add_to_cart')", alias="carted")
-        .select("max(event_type = 'purchase')", alias="bought")
-        .group_by("visitor")
+    """Persons who viewed an item, added to cart, and abandoned their cart (the one
+    definition: :func:`shoplens.metrics.funnel.cart_state`), in one per-person scan."""
+    per_person = funnel.cart_state(
+        funnel.per_person(tenant, period, _FUNNEL_TYPES).select(
+            "max(event_type = 'view_item')", alias="viewed"
+        )
     )
-    q = (
-        Query.from_query(per_visitor)
-        .select("countIf(viewed = 1)", alias="viewers")
-        .select("countIf(carted = 1)", alias="carts")
-        .select("countIf(carted = 1 AND bought = 0)", alias="abandoned")
+    q = funnel.cart_counts(
+        Query.from_query(per_person).select("countIf(viewed = 1)", alias="viewers")
     )
     [row] = run_rows(store, q)
-    return CartRates(int(row["viewers"]), int(row["carts"]), int(row["abandoned"]))
+    carts = int(row["carts"])
+    return CartRates(int(row["viewers"]), carts, carts - int(row["completed"]))
 
 
 def totals_and_rates(store: Store, tenant: Tenant, period: Period) -> tuple[SalesTotals, CartRates]:
