@@ -81,6 +81,23 @@ def test_defaults_come_from_seed_000_bounded_by_the_plan(
     }
 
 
+def test_rollup_reports_look_back_the_aggregated_window_within_the_plan(
+    meta: MetaStore, make_tenant: Callable[..., Any]
+) -> None:
+    pro, free = tenant(meta, make_tenant), tenant(meta, make_tenant, "free")
+    enterprise = tenant(meta, make_tenant, "enterprise")
+    assert retention.aggregated_days(meta, pro) == 365  # 730 kept, the plan shows 365
+    assert retention.aggregated_days(meta, free) == 30
+    assert retention.aggregated_days(meta, enterprise) == 730
+    retention.update(meta, enterprise, {"retention": {"aggregatedMetrics": 1000}})
+    assert retention.aggregated_days(meta, enterprise) == 1000
+    retention.update(meta, pro, {"retention": {"rawEvents": 30, "aggregatedMetrics": 200}})
+    assert (retention.raw_days(meta, pro), retention.aggregated_days(meta, pro)) == (30, 200)
+    forever = {"rawEvents": None, "aggregatedMetrics": None}
+    retention.update(meta, enterprise, {"retention": forever})
+    assert retention.aggregated_days(meta, enterprise) is None
+
+
 def test_update_validates_and_keeps_the_other_window(
     meta: MetaStore, make_tenant: Callable[..., Any]
 ) -> None:

@@ -3,8 +3,12 @@
 Two windows, in days, stored per tenant (``tenant_settings`` key ``retention``):
 
 - ``rawEvents`` (default 90): rows of ``events``, ``event_items`` and ``event_properties``
-  older than this are deleted, and every report's period is clamped to it;
-- ``aggregatedMetrics`` (default 730): hourly rollup rows older than this are deleted.
+  older than this are deleted, and the period of every report that needs raw rows is
+  clamped to it (:func:`raw_days`);
+- ``aggregatedMetrics`` (default 730): hourly rollup rows older than this are deleted. The
+  reports the rollups answer (sales, revenue trend and time series, the v1 overview's
+  totals) look back this far, within the plan's limit (:func:`aggregated_days`), reading
+  the rollups for the part of their range past the raw window.
 
 Both are bounded by the tenant's plan (``plans.retention_days`` is the plan's limit for raw
 events; rollups may be kept longer than raw events, never shorter). Seed 000 also lists
@@ -76,6 +80,13 @@ def raw_days(meta: MetaStore, tenant: Tenant) -> int | None:
     """How many days of raw events the tenant's reports may look back (the ``days`` clamp);
     None: no limit."""
     return of(meta, tenant).raw_days
+
+
+def aggregated_days(meta: MetaStore, tenant: Tenant) -> int | None:
+    """How many days the reports answered from the hourly rollups may look back: the
+    ``aggregatedMetrics`` window within the plan's limit (so never less than the raw window,
+    which is within both); None: no limit."""
+    return _shorter(of(meta, tenant).aggregated_days, plans.retention_days(tenant))
 
 
 def update(meta: MetaStore, tenant: Tenant, body: Any) -> Retention:

@@ -301,13 +301,18 @@ def test_a_range_wholly_before_the_retention_window_is_400(
 def test_pro_looks_back_90_days_or_up_to_a_year_when_set(
     client: TestClient, tenant: TenantKeys
 ) -> None:
-    def days() -> int:
-        overview = client.get(
-            "/v1/api/analytics/ecommerce/overview", params={"days": 3650}, headers=tenant.sk
-        )
-        return int(overview.json()["days"])
+    def days(route: str) -> int:
+        body = client.get(f"/v1/api/analytics/ecommerce/{route}", params={"days": 3650},
+                          headers=tenant.sk).json()  # fmt: skip
+        return int(body["days"])
 
-    assert days() == 90  # seed 000's default raw-event retention
+    # raw-event reports: seed 000's default raw-event retention
+    assert days("top-products") == 90
+    # sales figures come from the rollups, kept 730 days: the plan's 365 bound them
+    assert days("overview") == days("revenue-timeseries") == 365
     longest = {"retention": {"rawEvents": 365}}
     assert client.patch("/analytics/settings", json=longest, headers=tenant.sk).status_code == 200
-    assert days() == 365
+    assert days("top-products") == days("overview") == 365
+    shorter = {"retention": {"rawEvents": 30, "aggregatedMetrics": 200}}
+    assert client.patch("/analytics/settings", json=shorter, headers=tenant.sk).status_code == 200
+    assert (days("top-products"), days("overview")) == (30, 200)

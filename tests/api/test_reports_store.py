@@ -294,8 +294,8 @@ def test_product_detail_has_totals_and_a_zero_filled_daily_series(
                start_date=str(TODAY - timedelta(days=6)), end_date=str(TODAY))  # fmt: skip
     window = last(7)
     [expected] = [p for p in expected_products(FIXTURE, window) if p["product_id"] == "sku_1"]
-    series = []
-    for n in range(6, -1, -1):
+    series = []  # newest first, as every series of this surface
+    for n in range(7):
         day = TODAY - timedelta(days=n)
         rows = [p for p in expected_products(FIXTURE, (day, day)) if p["product_id"] == "sku_1"]
         row = rows[0] if rows else {"revenue": 0, "units": 0, "views": 0}
@@ -388,6 +388,8 @@ def test_revenue_trend_reuses_the_sales_series_with_aov(
     assert body["average_order_value"] == int(
         (Decimal(revenue) / len(bought)).quantize(1, ROUND_HALF_UP)
     )
+    dates = [p["date"] for p in body["series"]]
+    assert dates == sorted(dates, reverse=True)  # newest first, as /analytics/sales
     if granularity == "day":
         by_day: dict[str, int] = defaultdict(int)
         for e in bought:
@@ -521,7 +523,7 @@ def test_no_data_is_zeros_and_empty_lists(client: TestClient, tenant: TenantKeys
     product = get(client, tenant, "/analytics/products/sku_1", start_date=days[0],
                   end_date=days[-1])  # fmt: skip
     assert product["start_date"] == days[0]
-    assert [p["date"] for p in product["series"]] == days
+    assert [p["date"] for p in product["series"]] == days[::-1]  # newest first
 
 
 def test_tenants_see_only_their_own_data(

@@ -9,6 +9,7 @@ import pytest
 from shoplens.errors import BadRequest
 from shoplens.ingest.money import (
     CurrencyConverter,
+    currency_code,
     decimal_of,
     exponent,
     from_minor,
@@ -168,3 +169,22 @@ def test_any_other_requested_currency_is_a_400(asked: object, message: str) -> N
     with pytest.raises(BadRequest) as caught:
         require_base_currency(asked, "USD", "filters.currency")
     assert caught.value.message.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("asked", "code"), [(None, None), ("", None), (" ", None), (" eur ", "EUR")]
+)
+def test_a_currency_parameter_is_an_upper_case_iso_code_or_none(
+    asked: str | None, code: str | None
+) -> None:
+    assert currency_code(asked) == code
+
+
+@pytest.mark.parametrize("asked", ["XYZ", "euro", "E"])
+def test_an_unknown_currency_parameter_is_a_400_naming_currency(asked: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        currency_code(asked)
+    assert (caught.value.field, caught.value.message) == (
+        "currency",
+        f"Unknown currency {asked.upper()!r}",
+    )

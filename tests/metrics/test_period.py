@@ -654,3 +654,28 @@ def test_params_are_utc_bounds_and_the_time_zone() -> None:
     }
     bounds = [params["start"], params["end"]]
     assert all(isinstance(b, datetime) and b.utcoffset() == timedelta(0) for b in bounds)
+
+
+# --- the raw window of reports the rollups answer ---------------------------------------
+
+
+@pytest.mark.parametrize("tz", ZONES)
+def test_raw_from_is_the_local_start_of_the_raw_window(tz: str) -> None:
+    period = parse_period({"period": "12m"}, timezone=tz, now=NOW, retention_days=730, raw_days=90)
+    today = NOW.astimezone(period.tz).date()
+    assert period.raw_from == local_midnight(today - timedelta(days=89), period.tz)
+    assert period.start < period.raw_from < period.end and not period.clamped
+    assert period.previous().raw_from == period.raw_from  # the previous period is past it
+    # without raw_days (reports that read raw rows only) there is no such instant
+    assert parse_period({"period": "12m"}, timezone=tz, now=NOW).raw_from is None
+
+
+def test_a_period_inside_the_raw_window_keeps_raw_from_before_its_start() -> None:
+    period = parse_period({"period": "7d"}, timezone="UTC", now=NOW, raw_days=30)
+    assert period.raw_from == utc(2026, 2, 14) < period.start
+    assert period.previous().start > utc(2026, 2, 14)  # still inside: nothing past raw
+
+
+def test_raw_days_below_one_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="raw_days"):
+        parse_period({}, timezone="UTC", now=NOW, raw_days=0)

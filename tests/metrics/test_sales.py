@@ -289,7 +289,8 @@ def test_an_empty_period_is_zeros_with_a_zero_filled_series(
     assert report.totals == sales.SalesTotals(0, 0, 0, 0, 0)
     assert report.totals.aov == 0
     assert report.growth == sales.Growth(None, None)
-    assert (report.rates.add_to_cart_rate, report.rates.cart_abandonment_rate) == (0.0, 0.0)
+    rates = sales.cart_rates(store, tenant, p)
+    assert (rates.add_to_cart_rate, rates.cart_abandonment_rate) == (0.0, 0.0)
     assert [pt.date for pt in report.series] == [
         (date(2026, 3, 14) + timedelta(days=i)).isoformat() for i in range(7)
     ]
@@ -314,3 +315,88 @@ def test_report_growth_compares_with_the_previous_period(
     report = sales.sales_report(store, tenant, period(tenant, days="7"))
     assert (report.totals.revenue, report.previous.revenue) == (6000, 5000)
     assert report.growth == sales.Growth(20.0, 50.0)
+
+
+# -- past the raw window, and the currency filter -------------------------------------------
+
+
+def test_past_the_raw_window_a_half_hour_zone_reads_the_rollup_by_utc_hour(
+    store: Store, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant("Asia/Kolkata")  # +05:30: local midnight is hh:30 UTC
+    # 2026-03-10 00:10 local is 2026-03-09 18:40 UTC, in the UTC hour that starts at
+    # 23:30 local on the 9th; 2026-03-05 17:30 local is noon UTC, far from any midnight.
+    late = event(tenant.id, utc(2026, 3, 9, 18, 40), "purchase", revenue=700, item_count=1)
+    noon = event(tenant.id, utc(2026, 3, 5, 12), "purchase", revenue=300, item_count=2)
+    insert(store, [late, noon])
+    query = {"start": "2026-03-01", "end": "2026-03-15"}
+    exact = parse_period(query, timezone=tenant.timezone, now=NOW)
+    assert sales.plan(exact) == "raw"
+    past_raw = parse_period(query, timezone=tenant.timezone, now=NOW, raw_days=10)
+    assert past_raw.raw_from is not None and past_raw.start < past_raw.raw_from
+    assert sales.plan(past_raw) == "rollup"
+
+    want = sales.SalesTotals(1000, 2, 0, 0, 3)
+    assert sales.totals(store, tenant, exact) == sales.totals(store, tenant, past_raw) == want
+    by_day = {p.date: p.revenue for p in sales.series(store, tenant, exact) if p.orders}
+    assert by_day == {"2026-03-05": 300, "2026-03-10": 700}
+    # documented approximation: the rollup's hour counts on the day the hour starts in
+    by_day = {p.date: p.revenue for p in sales.series(store, tenant, past_raw) if p.orders}
+    assert by_day == {"2026-03-05": 300, "2026-03-09": 700}
+
+
+def test_the_currency_filter_reads_raw_events_of_that_currency(
+    store: Store, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    day = utc(2026, 3, 18, 12)
+    eur = {"original_currency": "EUR"}
+    insert(
+        store,
+        [
+            event(tenant.id, day, "purchase", revenue=1100, item_count=1, **eur),
+            event(tenant.id, day, "purchase", revenue=2200, item_count=2, **eur),
+            event(tenant.id, day, "refund", revenue=1100, **eur),
+            event(tenant.id, day, "purchase", revenue=5000, item_count=1, original_currency="USD"),
+            event(tenant.id, day, "purchase", revenue=9999, is_flagged=1, **eur),
+        ],
+    )
+    p = period(tenant, days="7")
+    assert (sales.plan(p), sales.plan(p, "EUR")) == ("rollup", "raw")
+    assert sales.totals(store, tenant, p, currency="EUR") == sales.SalesTotals(3300, 2, 1, 1100, 3)
+    assert sales.totals(store, tenant, p, currency="USD").orders == 1
+    assert sales.totals(store, tenant, p, currency="GBP") == sales.SalesTotals(0, 0, 0, 0, 0)
+    [point] = [pt for pt in sales.series(store, tenant, p, currency="EUR") if pt.orders]
+    assert (point.date, point.revenue, point.orders) == ("2026-03-18", 3300, 2)
+    report = sales.sales_report(store, tenant, p, "EUR")
+    assert (report.totals.orders, report.growth) == (2, sales.Growth(None, None))
+    with pytest.raises(ValueError, match="currency"):
+        sales.totals(store, tenant, p, "rollup", currency="EUR")
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def test_currency_growth_is_none_when_the_previous_period_is_past_the_raw_window(
+    store: Store, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    eur = {"original_currency": "EUR"}
+    insert(
+        store,
+        [
+            event(tenant.id, utc(2026, 3, 18, 12), "purchase", revenue=2000, **eur),
+            event(tenant.id, utc(2026, 3, 10, 12), "purchase", revenue=1000, **eur),
+        ],
+    )
+
+    def report(raw_days: int, currency: str | None) -> sales.SalesReport:
+        p = parse_period({"days": "7"}, timezone="UTC", now=NOW, raw_days=raw_days)
+        return sales.sales_report(store, tenant, p, currency)
+
+    # raw rows from 2026-03-11 on: the previous week (03-07..03-13) is partly gone from them
+    assert report(10, "EUR").growth == sales.Growth(None, None)
+    assert report(10, "EUR").totals.revenue == 2000
+    assert report(10, None).growth == sales.Growth(100.0, 0.0)  # the rollup holds it all
+    assert report(14, "EUR").growth == sales.Growth(100.0, 0.0)  # inside the raw window

@@ -55,17 +55,30 @@ V1_PERIOD_DOCS = Depends(_declare_v1_period)
 
 
 def period_of(
-    request: Request, principal: Principal, names: tuple[str, ...], **options: Any
+    request: Request,
+    principal: Principal,
+    names: tuple[str, ...],
+    *,
+    from_rollups: bool = False,
+    **options: Any,
 ) -> Period:
     """The route's period parameters (only ``names``; others are ignored) as a Period in the
-    key's tenant's time zone, clamped to the tenant's raw-event retention (seed 002:
-    "Clamped to your plan's retention limit"; the tenant's setting, within its plan)."""
+    key's tenant's time zone, clamped to the tenant's retention (seed 002: "Clamped to your
+    plan's retention limit"; the tenant's setting, within its plan).
+
+    The window is the raw-event one, unless ``from_rollups``: a report the hourly rollups
+    answer looks back over the aggregated window. The period carries where raw rows start
+    (``Period.raw_from``), so the metrics read the rollups past it, and know when a
+    previous period (for growth) reaches past what raw rows hold."""
+    meta, tenant = state(request).meta, principal.tenant
+    raw = retention.raw_days(meta, tenant)
     query = {name: request.query_params.get(name) for name in names}
     return parse_period(
         query,
-        timezone=principal.tenant.timezone,
+        timezone=tenant.timezone,
         now=datetime.now(UTC),
-        retention_days=retention.raw_days(state(request).meta, principal.tenant),
+        retention_days=retention.aggregated_days(meta, tenant) if from_rollups else raw,
+        raw_days=raw,
         **options,
     )
 

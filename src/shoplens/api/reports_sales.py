@@ -1,9 +1,16 @@
 """Report routes: sales, in the core analytics / store reports and ecommerce v1 shapes.
 
 - ``GET /analytics/sales`` (seeds 000, 001 and 003 share the path): one route takes every
-  period style and answers the union of their fields; money in integer minor units.
+  period style and answers the union of their fields; money in integer minor units;
+  ``series``/``daily`` newest first, as both seeds show; ``currency`` filters the orders
+  placed in that currency (seed 001), amounts staying in the base currency.
 - ``GET /v1/api/analytics/ecommerce/overview`` and ``/revenue-timeseries`` (seed 002):
-  ``days``/``start``/``end``; money as decimals in the base currency.
+  ``days``/``start``/``end``; money as decimals in the base currency; the series oldest
+  first, as seed 002 shows.
+
+Sales figures come from the hourly rollups where they answer them, so these routes look
+back over the aggregated retention window (within the plan), not only the raw-event one;
+a ``currency`` filter and the v1 overview's cart rates need raw events (docs/metrics.md).
 
 Both overviews show ``flagged_orders``/``flagged_revenue`` beside the revenue: the purchases
 fraud rules flagged and left out of it (``metrics.fraud.flagged_sales``), so a flag is never
@@ -29,7 +36,7 @@ from shoplens.api.params import (
     period_of,
 )
 from shoplens.auth import Principal
-from shoplens.ingest.money import require_base_currency
+from shoplens.ingest.money import currency_code
 from shoplens.metrics import fraud, sales
 from shoplens.metrics.parallel import gather
 
@@ -41,20 +48,26 @@ def sales_overview(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
     granularity: str | None = Query(None, description="hour, day (default), week, month"),
-    currency: str | None = Query(None, description="must be the tenant's base currency"),
+    currency: str | None = Query(
+        None, description="only orders placed in this ISO 4217 currency; amounts stay in base"
+    ),
 ) -> dict[str, Any]:
     """Sales overview: money in integer minor units of the tenant's base currency."""
     tenant = principal.tenant
-    require_base_currency(currency, tenant.base_currency)
+    placed_in = currency_code(currency)
     names = (*CORE_PERIOD, "granularity")
-    window = period_of(request, principal, names, default_granularity="day")
+    # A currency filter reads raw events (the rollups keep no currency): raw window only.
+    window = period_of(
+        request, principal, names, from_rollups=placed_in is None, default_granularity="day"
+    )
     store = state(request).store
     report, flagged = gather(
-        lambda: sales.sales_report(store, tenant, window),
+        lambda: sales.sales_report(store, tenant, window, placed_in),
         lambda: fraud.flagged_sales(store, tenant, window),
     )
     totals, growth = report.totals, report.growth
-    points = [{"date": p.date, "revenue": p.revenue, "orders": p.orders} for p in report.series]
+    newest_first = reversed(report.series)
+    points = [{"date": p.date, "revenue": p.revenue, "orders": p.orders} for p in newest_first]
     return {
         "period": window.label,
         "revenue": totals.revenue,
@@ -84,7 +97,7 @@ def ecommerce_overview(
 ) -> dict[str, Any]:
     """Seed 002's overview: money as decimals in the tenant's base currency."""
     tenant, store = principal.tenant, state(request).store
-    window = period_of(request, principal, V1_PERIOD)
+    window = period_of(request, principal, V1_PERIOD, from_rollups=True)
     (totals, rates), flagged = gather(
         lambda: sales.totals_and_rates(store, tenant, window),
         lambda: fraud.flagged_sales(store, tenant, window),
@@ -113,7 +126,7 @@ def ecommerce_revenue_timeseries(
 ) -> dict[str, Any]:
     """Seed 002's daily revenue: one point per local day, zero-filled, oldest first."""
     tenant = principal.tenant
-    window = period_of(request, principal, V1_PERIOD, default_granularity="day")
+    window = period_of(request, principal, V1_PERIOD, from_rollups=True, default_granularity="day")
     cur = tenant.base_currency
     points = sales.series(state(request).store, tenant, window)
     return {

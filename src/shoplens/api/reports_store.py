@@ -6,7 +6,10 @@ Every route takes the core period styles (``time_range=today|week|month|quarter|
 with ``start_date``/``end_date``, and ``period``/``days``/``start``/``end``; default: the
 last 30 days) and echoes ``time_range`` (the label asked for), ``start_date``, ``end_date``
 (inclusive local dates) and ``currency``. Money is integer minor units of the tenant's base
-currency, like ``/analytics/sales``. Definitions: :mod:`shoplens.metrics.store_reports`.
+currency, and ``series`` lists buckets newest first, like ``/analytics/sales`` (seeds 000,
+001 show it so). The revenue trend reads the hourly rollups past the raw-event window, so
+it looks back over the aggregated retention window, as ``/analytics/sales`` does.
+Definitions: :mod:`shoplens.metrics.store_reports`.
 
 Secret key only. Routes parse, call the metrics module, and shape; no SQL here.
 """
@@ -101,7 +104,7 @@ def product_detail(
         "granularity": "day",
         "series": [
             {"date": p.date, "revenue": p.revenue, "units": p.units, "views": p.views}
-            for p in points
+            for p in reversed(points)
         ],
     }
 
@@ -148,10 +151,10 @@ def revenue_trend(
     principal: Principal = Depends(secret_key_dep),
     granularity: str | None = Query(None, description="hour, day (default), week, month"),
 ) -> dict[str, Any]:
-    """Revenue, orders and average order value per bucket, zero-filled, oldest first."""
+    """Revenue, orders and average order value per bucket, zero-filled, newest first."""
     tenant = principal.tenant
     names = (*CORE_PERIOD, "granularity")
-    window = period_of(request, principal, names, default_granularity="day")
+    window = period_of(request, principal, names, from_rollups=True, default_granularity="day")
     points = store_reports.revenue_trend(state(request).store, tenant, window)
     revenue = sum(p.revenue for p in points)
     orders = sum(p.orders for p in points)
@@ -162,7 +165,8 @@ def revenue_trend(
         "total_orders": orders,
         "average_order_value": aov(revenue, orders),
         "series": [
-            {"date": p.date, "revenue": p.revenue, "orders": p.orders, "aov": p.aov} for p in points
+            {"date": p.date, "revenue": p.revenue, "orders": p.orders, "aov": p.aov}
+            for p in reversed(points)
         ],
     }
 

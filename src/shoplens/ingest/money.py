@@ -31,16 +31,23 @@ def exponent(code: str) -> int:
     return int(currency.exponent or 0)
 
 
+def currency_code(value: str | None) -> str | None:
+    """A report's currency parameter as an upper-case ISO 4217 code; None when absent or
+    empty; an unknown code is a 400 naming ``currency``."""
+    if value is None or not value.strip():
+        return None
+    code = value.strip().upper()
+    exponent(code)  # an unknown code is a 400 naming it
+    return code
+
+
 def require_base_currency(value: Any, base: str, field: str = "currency") -> None:
     """A report's requested currency: absent, or the tenant's base currency. Amounts are
     stored converted to it at ingestion, so no other currency can be reported in."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return
-    if not isinstance(value, str):
+    if value is not None and not isinstance(value, str):
         raise BadRequest(f"{field} must be a currency code", field=field)
-    code = value.strip().upper()
-    exponent(code)  # an unknown code is a 400 naming it
-    if code != base:
+    code = currency_code(value)
+    if code is not None and code != base:
         raise BadRequest(
             f"{field} must be {base}: amounts are stored converted to the base currency",
             field=field,

@@ -14,7 +14,7 @@ from shoplens.ingest.stages import FLAGGED
 from shoplens.meta import Tenant
 from shoplens.metrics import sales
 from shoplens.metrics.period import Period
-from shoplens.metrics.sql import EVENTS, EVENTS_HOURLY, Query, run_rows
+from shoplens.metrics.sql import EVENTS, Query, run_rows
 from shoplens.store import Store
 
 
@@ -82,10 +82,10 @@ def flagged_sales(
     """How many ``purchase`` events of ``period`` are flagged, and their revenue: what
     :func:`shoplens.metrics.sales.totals` leaves out. Read from the hourly rollup when the
     sales planner (``sales.plan``) says it answers the period exactly, else raw events."""
-    rollup = (source or sales.plan(period)) == "rollup"
+    source = source or sales.plan(period)
+    rollup = source == "rollup"
     q = (
-        Query.from_table(EVENTS_HOURLY if rollup else EVENTS, tenant.id, period.start, period.end)
-        .where("is_flagged = {flagged}", flagged=FLAGGED)
+        sales.rows_of(source, tenant, period, flagged=FLAGGED)
         .where("event_type = 'purchase'")
         .select("sum(events)" if rollup else "count()", alias="orders")
         .select("sum(revenue)", alias="sales")

@@ -22,6 +22,10 @@ held as UTC instants. Today is the tenant's local date of ``now``. The rules:
 - ``days`` is 1..3650 (default 30); a start/end range may span at most 3650 days.
 - Retention: with ``retention_days=R`` a range starting before today-(R-1) is clamped to
   start there (``Period.clamped``), for every style; a range ending before it is a 400.
+  Routes pass the raw-event window as R for reports that need raw rows, and the longer
+  aggregated window for reports the hourly rollups answer; those also pass ``raw_days``,
+  recorded as ``Period.raw_from``, the local midnight of today-(raw_days-1): raw rows exist
+  from there on, anything before it is only in the rollups.
 - Granularity defaults to hour up to 2 days, day up to 92 days, else month; hour over more
   than 31 days is a 400.
 - ``previous()``: the same number of local days immediately before, for growth figures.
@@ -66,6 +70,10 @@ class Period:
     ``start``/``end`` are aware UTC datetimes (bind them as ``DateTime64(3, 'UTC')``);
     ``label`` is what was asked ("30d", "12m", "month", "custom"); ``days`` the effective
     length in local days; ``clamped`` says the start was moved up to the retention window.
+    ``raw_from`` is where the raw-event retention window starts, for reports that may look
+    past it (None: raw rows are all there is, or they are kept forever); before it only the
+    hourly rollups hold data (:func:`shoplens.metrics.sales.plan` reads them then). It is
+    kept by :meth:`previous`, so a previous period past the raw window is seen as such.
     """
 
     start: datetime
@@ -75,6 +83,7 @@ class Period:
     label: str
     days: int
     clamped: bool = False
+    raw_from: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None or self.start >= self.end:
@@ -145,19 +154,23 @@ def parse_period(
     timezone: str,
     now: datetime,
     retention_days: int | None = None,
+    raw_days: int | None = None,
     default_days: int = 30,
     default_granularity: str | None = None,
 ) -> Period:
     """Read a route's period parameters (any one style) into a :class:`Period`.
 
-    ``now`` must be aware; ``retention_days`` is the plan's limit (None: unlimited);
-    ``default_granularity`` is the route's choice when the client sends none (hour falls
-    back to the automatic choice over ranges longer than 31 days).
+    ``now`` must be aware; ``retention_days`` is how far back the report may look (None:
+    unlimited); ``raw_days`` the raw-event window, when the report may look past it (sets
+    ``Period.raw_from``); ``default_granularity`` is the route's choice when the client
+    sends none (hour falls back to the automatic choice over ranges longer than 31 days).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    if not 1 <= default_days <= MAX_DAYS or (retention_days is not None and retention_days < 1):
-        raise ValueError("default_days and retention_days must be at least 1")
+    if not 1 <= default_days <= MAX_DAYS or any(
+        days is not None and days < 1 for days in (retention_days, raw_days)
+    ):
+        raise ValueError("default_days, retention_days and raw_days must be at least 1")
     if default_granularity is not None and default_granularity not in GRANULARITIES:
         raise ValueError(f"unknown default granularity {default_granularity!r}")
     tz = ZoneInfo(timezone)
@@ -169,6 +182,7 @@ def parse_period(
     clamped = earliest is not None and first < earliest
     first = max(first, earliest) if earliest else first
     days = (last - first).days + 1
+    raw_first = today - timedelta(days=raw_days - 1) if raw_days else None
     if days > MAX_DAYS:
         field = "start" if "start" in q else "start_date"
         raise BadRequest(f"a date range may span at most {MAX_DAYS} days", field=field)
@@ -180,6 +194,7 @@ def parse_period(
         label=label,
         days=days,
         clamped=clamped,
+        raw_from=local_midnight(raw_first, tz) if raw_first else None,
     )
 
 

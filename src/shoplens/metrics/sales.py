@@ -17,19 +17,30 @@ minor units of the tenant's base currency (amounts are converted at ingestion).
   denominator is 0. Persons are :data:`shoplens.metrics.funnel.PERSON` (today the
   ``visitor_id``: anonymous id, user id or IP hash, whichever the event had first).
 - ``growth(current, previous)``: ``(current - previous) / previous * 100`` to one decimal,
-  None when ``previous`` is 0; the previous period is :meth:`Period.previous`.
+  None when ``previous`` is 0; the previous period is :meth:`Period.previous`. With a
+  ``currency`` filter (raw events only) growth is None when the previous period starts
+  before the raw-event window: its orders are partly deleted.
+- ``currency`` (optional filter): only orders and refunds placed in that currency (the
+  ``original_currency`` the client sent); amounts stay in the base currency.
 
 Planner: revenue, orders, refunds and items are sums by event type and hour, which the
 ``events_hourly`` rollup answers exactly; it is used when the period's bounds and every
 bucket boundary fall on whole UTC hours (true for every whole-hour-offset zone), else the raw
-``events`` table is read. Both give identical numbers (tests/metrics/test_sales.py). The
-visitor rates always read raw events: they need per-visitor sets, not hourly counts.
+``events`` table is read. Both give identical numbers (tests/metrics/test_sales.py).
+
+Past the raw-event retention window (``Period.raw_from``; the rollups are kept longer) only
+the rollup holds the period, so it is read even when the zone's local midnight is not a
+whole UTC hour (+05:30, +05:45): each hourly row then counts in the bucket its UTC hour
+starts in, so up to 45 minutes of orders around a local midnight land on the neighbouring
+day. A ``currency`` filter always reads raw events (the rollups do not keep the currency).
+The visitor rates always read raw events, over the part of the period they still hold:
+they need per-visitor sets, not hourly counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -109,16 +120,17 @@ class Growth:
 
 @dataclass(frozen=True)
 class SalesReport:
-    """Everything the sales routes show for one period."""
+    """Everything ``/analytics/sales`` shows for one period."""
 
     period: Period
     totals: SalesTotals
-    previous: SalesTotals
-    rates: CartRates
+    previous: SalesTotals | None  # None: the previous period's data is partly deleted
     series: list[SeriesPoint]
 
     @property
     def growth(self) -> Growth:
+        if self.previous is None:
+            return Growth(None, None)
         return Growth(
             growth(self.totals.revenue, self.previous.revenue),
             growth(self.totals.orders, self.previous.orders),
@@ -135,24 +147,53 @@ def growth(current: int, previous: int) -> float | None:
     return one_decimal(Decimal(current - previous) * 100 / previous) if previous else None
 
 
-def plan(period: Period) -> Source:
-    """``rollup`` when the hourly rollup answers ``period`` exactly, else ``raw``.
+def plan(period: Period, currency: str | None = None) -> Source:
+    """``rollup`` when the hourly rollup answers ``period`` exactly, or when part of the
+    period is past the raw-event window (only the rollup holds it); else ``raw``. A
+    ``currency`` filter is always ``raw``: the rollup has no currency column.
 
     Exact means the bounds and every bucket start are whole UTC hours: an hourly row then
     falls wholly inside one bucket (a zone with a :30 offset, now or in its history, fails).
     """
+    if currency is not None:
+        return "raw"
     instants = [period.start, period.end, *(b.astimezone(UTC) for b in period.buckets())]
-    return "rollup" if all((t - EPOCH) % _HOUR == timedelta(0) for t in instants) else "raw"
+    if all((t - EPOCH) % _HOUR == timedelta(0) for t in instants):
+        return "rollup"
+    return "rollup" if period.raw_from is not None and period.start < period.raw_from else "raw"
 
 
 def _table(source: Source) -> Table:
     return EVENTS_HOURLY if source == "rollup" else EVENTS
 
 
-def _sales_query(tenant: Tenant, period: Period, source: Source) -> Query:
+def _ceil_hour(instant: datetime) -> datetime:
+    return instant + (-(instant - EPOCH) % _HOUR)
+
+
+def rows_of(
+    source: Source, tenant: Tenant, period: Period, currency: str | None = None, flagged: int = 0
+) -> Query:
+    """The rows of ``period`` in ``source`` with ``is_flagged = flagged`` (unflagged by
+    default), orders in ``currency`` only if given.
+
+    On the rollup the bounds are rounded up to whole hours (a no-op when :func:`plan` found
+    them whole): the hours that start inside the period, each counted once."""
+    if source == "rollup":
+        if currency is not None:
+            raise ValueError("the rollup cannot filter by currency")
+        start, end = _ceil_hour(period.start), _ceil_hour(period.end)
+    else:
+        start, end = period.start, period.end
+    q = Query.from_table(_table(source), tenant.id, start, end)
+    q = q.where("is_flagged = {flagged}", flagged=flagged)
+    return q if currency is None else q.where("original_currency = {currency}", currency=currency)
+
+
+def _sales_query(tenant: Tenant, period: Period, source: Source, currency: str | None) -> Query:
     """Unflagged purchase and refund rows of the period, with the sums selected."""
-    q = Query.from_table(_table(source), tenant.id, period.start, period.end)
-    q = q.where("is_flagged = 0").where("event_type IN {types}", types=_SALES_TYPES)
+    q = rows_of(source, tenant, period, currency)
+    q = q.where("event_type IN {types}", types=_SALES_TYPES)
     if source == "rollup":
         return (
             q.select("sumIf(revenue, event_type = 'purchase')", alias="sales")
@@ -171,10 +212,16 @@ def _sales_query(tenant: Tenant, period: Period, source: Source) -> Query:
 
 
 def totals(
-    store: Store, tenant: Tenant, period: Period, source: Source | None = None
+    store: Store,
+    tenant: Tenant,
+    period: Period,
+    source: Source | None = None,
+    currency: str | None = None,
 ) -> SalesTotals:
-    """Revenue, orders, refunds and items sold over ``period`` (planner picks the table)."""
-    [row] = run_rows(store, _sales_query(tenant, period, source or plan(period)))
+    """Revenue, orders, refunds and items sold over ``period`` (planner picks the table),
+    of the orders and refunds placed in ``currency`` when given."""
+    source = source or plan(period, currency)
+    [row] = run_rows(store, _sales_query(tenant, period, source, currency))
     return SalesTotals(
         revenue=int(row["sales"]),
         orders=int(row["orders"]),
@@ -185,16 +232,20 @@ def totals(
 
 
 def series(
-    store: Store, tenant: Tenant, period: Period, source: Source | None = None
+    store: Store,
+    tenant: Tenant,
+    period: Period,
+    source: Source | None = None,
+    currency: str | None = None,
 ) -> list[SeriesPoint]:
-    """Revenue and orders per bucket of ``period``'s granularity, zero-filled, oldest first."""
-    source = source or plan(period)
-    table = _table(source)
-    q = Query.from_table(table, tenant.id, period.start, period.end)
+    """Revenue and orders per bucket of ``period``'s granularity, zero-filled, oldest first
+    (of the orders placed in ``currency`` when given)."""
+    source = source or plan(period, currency)
+    q = rows_of(source, tenant, period, currency)
+    time_column = _table(source).time_column
     q = (
-        q.where("is_flagged = 0")
-        .where("event_type = 'purchase'")
-        .select(bucket(table.time_column, period.granularity, period.timezone), alias="bucket")
+        q.where("event_type = 'purchase'")
+        .select(bucket(time_column, period.granularity, period.timezone), alias="bucket")
         .select("sum(revenue)", alias="sales")
         .select("sum(events)" if source == "rollup" else "count()", alias="orders")
         .group_by("bucket")
@@ -213,9 +264,13 @@ def series(
 
 def cart_rates(store: Store, tenant: Tenant, period: Period) -> CartRates:
     """Persons who viewed an item, added to cart, and abandoned their cart (the one
-    definition: :func:`shoplens.metrics.funnel.cart_state`), in one per-person scan."""
+    definition: :func:`shoplens.metrics.funnel.cart_state`), in one per-person scan over the
+    part of ``period`` inside the raw-event window (all of it, usually)."""
+    start = max(period.start, period.raw_from or period.start)
+    if start >= period.end:
+        return CartRates(0, 0, 0)
     per_person = funnel.cart_state(
-        funnel.per_person(tenant, period, _FUNNEL_TYPES).select(
+        funnel.per_person(tenant, replace(period, start=start), _FUNNEL_TYPES).select(
             "max(event_type = 'view_item')", alias="viewed"
         )
     )
@@ -232,16 +287,21 @@ def totals_and_rates(store: Store, tenant: Tenant, period: Period) -> tuple[Sale
     return gather(lambda: totals(store, tenant, period), lambda: cart_rates(store, tenant, period))
 
 
-def sales_report(store: Store, tenant: Tenant, period: Period) -> SalesReport:
-    """Totals, the previous period's totals (for growth), cart rates and the series.
+def sales_report(
+    store: Store, tenant: Tenant, period: Period, currency: str | None = None
+) -> SalesReport:
+    """Totals, the previous period's totals (for growth) and the series, of the orders
+    placed in ``currency`` when given.
 
-    The four statements are independent and run at the same time (the cart rates, a
-    per-visitor scan of raw events, is the slowest; the other three read the rollup)."""
+    The three statements are independent and run at the same time (each reads the rollup
+    when :func:`plan` allows, the raw events otherwise). A previous period that only raw
+    events could answer but which starts before the raw window is not compared with."""
     previous = period.previous()
-    rates, current, before, points = gather(
-        lambda: cart_rates(store, tenant, period),
-        lambda: totals(store, tenant, period),
-        lambda: totals(store, tenant, previous),
-        lambda: series(store, tenant, period),
+    past_raw = period.raw_from is not None and previous.start < period.raw_from
+    comparable = not (past_raw and plan(previous, currency) == "raw")
+    current, before, points = gather(
+        lambda: totals(store, tenant, period, currency=currency),
+        lambda: totals(store, tenant, previous, currency=currency) if comparable else None,
+        lambda: series(store, tenant, period, currency=currency),
     )
-    return SalesReport(period=period, totals=current, previous=before, rates=rates, series=points)
+    return SalesReport(period=period, totals=current, previous=before, series=points)
