@@ -72,7 +72,12 @@ def test_delete_a_user_end_to_end(
     status = wait_done(client, shop, "erin")
 
     assert status["status"] == "done" and status["user_id"] == "erin"
-    assert status["rows_deleted"] == {"events": 2, "event_items": 2, "event_properties": 2}
+    assert status["rows_deleted"] == {
+        "events": 2,
+        "event_items": 2,
+        "event_properties": 2,
+        "identities": 0,
+    }
     assert revenue(client, shop) == 10.0
     assert revenue(client, other) == 99.0
     journey = client.get(

@@ -2,7 +2,9 @@
 
 Definitions (docs/api.md repeats them). Every figure is over the period ``[start, end)``,
 ignores events marked ``is_flagged = 1`` and events without a ``visitor_id`` (anonymous id,
-user id or IP hash, whichever the event had first).
+user id or IP hash, whichever the event had first). Funnels count *people*
+(:mod:`shoplens.metrics.identity`): a visitor's anonymous events and the events of the user
+it is linked to are one person's.
 
 - A funnel is DATA: a list of :class:`Step` (the name a surface shows, the canonical event
   type it counts). :data:`CORE_STEPS` is seed 000's five stages, :data:`ECOMMERCE_STEPS`
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from typing import LiteralString
 
 from shoplens.meta import Tenant
+from shoplens.metrics.identity import PERSON, with_links
 from shoplens.metrics.period import Period
 from shoplens.metrics.sales import percent
 from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, VISITOR, Expr, Query, run_rows
@@ -134,11 +137,11 @@ def funnel(store: Store, tenant: Tenant, period: Period, steps: tuple[Step, ...]
         raise ValueError("a funnel needs at least one step")
     window_ms = int((period.end - period.start).total_seconds() * 1000)
     per_visitor = (
-        Query.from_table(EVENTS, tenant.id, period.start, period.end)
+        with_links(Query.from_table(EVENTS, tenant.id, period.start, period.end))
         .where("is_flagged = 0")
         .where("visitor_id != ''")
         .where("event_type IN {types}", types=sorted({s.event_type for s in steps}))
-        .select(VISITOR, alias="visitor")
+        .select(PERSON, alias="visitor")
         .select(_level_expr(steps, window_ms), alias="level")
         .group_by("visitor")
     )

@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 from shoplens.meta import Tenant
 from shoplens.metrics import customers, sales
+from shoplens.metrics.identity import CUSTOMER
 from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, local_midnight, parse_period
 from shoplens.metrics.sql import EVENTS, VISITOR, Query, bucket, run_rows
@@ -152,11 +153,11 @@ def customer_summary(store: Store, tenant: Tenant, period: Period) -> CustomerSu
     """Customers of ``period`` (total, new, returning, lifetime revenue) and the cohorts."""
     per_user = (
         customers.customer_purchases(tenant, period.end)
-        .select("user_id")
+        .select(CUSTOMER, alias="customer")
         .select("min(timestamp)", alias="first_at")
         .select("countIf(timestamp >= {start})", alias="in_period", start=period.start)
         .select("sum(revenue)", alias="lifetime")
-        .group_by("user_id")
+        .group_by("customer")
     )
     summary = (
         Query.from_query(per_user)
@@ -193,15 +194,15 @@ def _retained(
     oldest = customers.month_of(customers.month_index(now.astimezone(tz).date()) - months + 1)
     per_month = (
         customers.customer_purchases(tenant, period.end)
-        .select("user_id")
+        .select(CUSTOMER, alias="customer")
         .select(bucket("timestamp", "month", tenant.timezone), alias="purchase_month")
-        .group_by("user_id", "purchase_month")
+        .group_by("customer", "purchase_month")
     )
     with_cohort = (
         Query.from_query(per_month)
-        .select("user_id")
+        .select("customer")
         .select("purchase_month")
-        .select("min(purchase_month) OVER (PARTITION BY user_id)", alias="cohort")
+        .select("min(purchase_month) OVER (PARTITION BY customer)", alias="cohort")
     )
     matrix = (
         Query.from_query(with_cohort)
@@ -209,7 +210,7 @@ def _retained(
         .where("purchase_month > cohort")
         .select("cohort")
         .select("purchase_month")
-        .select("uniqExact(user_id)", alias="buyers")
+        .select("uniqExact(customer)", alias="buyers")
         .group_by("cohort", "purchase_month")
     )
     retained: dict[tuple[int, int], int] = {}

@@ -45,6 +45,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shoplens.meta import Tenant
 from shoplens.metrics import customers
+from shoplens.metrics.identity import CUSTOMER
 from shoplens.metrics.period import Period
 from shoplens.metrics.sales import percent, round_half_up
 from shoplens.metrics.sql import Query, run_rows
@@ -177,7 +178,7 @@ def _cells_query(tenant: Tenant, period: Period) -> Query:
     """Customers, revenue, purchases and summed recency per ``(r, f, m)`` score cell."""
     per_user = (
         customers.customer_purchases(tenant, period.end)
-        .select("user_id")
+        .select(CUSTOMER, alias="customer")
         .select("count()", alias="purchase_count")
         .select("sum(revenue)", alias="monetary")
         .select(
@@ -186,7 +187,7 @@ def _cells_query(tenant: Tenant, period: Period) -> Query:
             tz=period.timezone,
             as_of=period.last_day,
         )
-        .group_by("user_id")
+        .group_by("customer")
     )
     scored = (
         Query.from_query(per_user)

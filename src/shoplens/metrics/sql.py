@@ -53,7 +53,7 @@ class Table:
     grain: timedelta | None = None
 
 
-# The columns of migrations/0001_events.sql (tests/metrics/test_sql.py checks them against
+# The columns of the migrations' tables (tests/metrics/test_sql.py checks them against
 # system.columns, so a migration that adds a column fails until it is listed here).
 _COLUMNS = {
     "events": """
@@ -73,6 +73,7 @@ _COLUMNS = {
         tenant_id hour event_type is_flagged events revenue discount shipping tax items
         visitors users sessions""",
     "items_hourly": "tenant_id hour event_type item_id is_flagged events quantity revenue",
+    "identities": "tenant_id anonymous_id user_id first_seen",
 }
 
 
@@ -85,8 +86,10 @@ EVENT_ITEMS = _table("event_items", "timestamp")
 EVENT_PROPERTIES = _table("event_properties", "timestamp")
 EVENTS_HOURLY = _table("events_hourly", "hour", timedelta(hours=1))
 ITEMS_HOURLY = _table("items_hourly", "hour", timedelta(hours=1))
+IDENTITIES = _table("identities", "first_seen")  # migrations/0004_identities.sql
 TABLES: dict[str, Table] = {
-    t.name: t for t in (EVENTS, EVENT_ITEMS, EVENT_PROPERTIES, EVENTS_HOURLY, ITEMS_HOURLY)
+    t.name: t
+    for t in (EVENTS, EVENT_ITEMS, EVENT_PROPERTIES, EVENTS_HOURLY, ITEMS_HOURLY, IDENTITIES)
 }
 
 
