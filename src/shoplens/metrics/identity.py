@@ -28,6 +28,13 @@ Usage: join the links onto an ``events`` query, then use the expressions::
 TRICKY: the join is ``ANY LEFT JOIN … USING (visitor_id)`` with the links grouped to one
 row per anonymous id, so no event row is duplicated; a row without a link gets
 ``linked_user = ''`` (ClickHouse's default ``join_use_nulls = 0``, on chDB and a server).
+
+Cost (measured once on this machine, chDB, 2M events of 200k visitors, 67k links): the join
+makes a per-person funnel 2 to 4 times slower than the same funnel per visitor id (about +0.3 s),
+every event probing the hash table of links with its string ``visitor_id``. A join on
+``cityHash64(visitor_id)`` against links keyed by the same hash measured about 30% cheaper
+than the string join; the builder's ``join`` is ``USING`` one column, so that needs the
+hash as a column of an inner query first — left for when a report needs it.
 """
 
 from __future__ import annotations
