@@ -16,10 +16,11 @@ Real time (:func:`realtime`, relative to ``now``):
   most distinct visitors over ``[now - 30 min, now]`` (:data:`TOP_PAGES_MINUTES`), any event
   type; ties by path, ascending.
 
-Customers (:func:`customer_summary`, over a :class:`Period`; guests, i.e. purchases
-without a ``user_id``, count nowhere, as in :mod:`shoplens.metrics.customers`):
+Customers (:func:`customer_summary`, over a :class:`Period`; a customer is a user, a
+guest purchase belonging to the user its visitor is linked to, and purchases of visitors
+never linked to a user count nowhere, as in :mod:`shoplens.metrics.customers`):
 
-- ``total_customers``: distinct ``user_id`` with a ``purchase`` in the period.
+- ``total_customers``: distinct customers with a ``purchase`` in the period.
 - ``new_customers``: those of them whose first purchase ever is in the period.
 - ``returning_customers``: those of them with a purchase before the period start
   (so ``new + returning = total``; a new customer buying twice in the period is new).
