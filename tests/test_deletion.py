@@ -121,6 +121,7 @@ def test_deleting_a_user_leaves_no_row_and_others_unchanged(
         "events": len(gone),
         "event_items": sum(len(e.items) for e in gone),
         "event_properties": 2 * len(gone),
+        "identities": 1,  # visitor-alice → alice
     }
     stored = rows_of_meta(meta, job)
     assert stored["user_id"] is None and stored["user_hash"] == deletion.user_hash(shop, "alice")
@@ -183,3 +184,65 @@ def test_a_failing_job_is_recorded_not_raised(
     [job] = deletion.history(meta, shop, "dave")
     assert job.status == "failed" and "connection refused" in (job.error or "")
     assert rows_of_meta(meta, job.id)["user_id"] == "dave"  # kept for a retry
+
+
+def test_deleting_a_user_removes_the_anonymous_events_stitched_to_them(
+    store: Store, meta: MetaStore, make_tenant: Callable[..., Any]
+) -> None:
+    shop = make_tenant("deletion-stitched").id
+    rng = random.Random(5)
+
+    def anonymous(visitor: str, n: int) -> list[Event]:
+        out = events_of(shop, "", rng, n)
+        for e in out:
+            e.visitor_id = e.anonymous_id = visitor
+        return out
+
+    browsing = anonymous("anon-gina", 6)  # gina, before she signed in
+    shared = anonymous("anon-shared", 4)  # a browser both gina and hal signed in on
+    stranger = anonymous("anon-stranger", 5)  # never linked: nobody's to delete
+    gina = events_of(shop, "gina", rng, 5)
+    hal = events_of(shop, "hal", rng, 5)
+    links = []
+    for visitor, user in (("anon-gina", "gina"), ("anon-shared", "gina"), ("anon-shared", "hal")):
+        [link] = events_of(shop, user, rng, 1)
+        link.event_type, link.visitor_id, link.anonymous_id = "identify", visitor, visitor
+        link.items = []
+        links.append(link)
+    load(store, browsing + shared + stranger + gina + hal + links)
+
+    rows_deleted = deletion.delete_user(store, shop, "gina", threading.Lock())
+
+    gone = browsing + shared + gina + links[:2]
+    assert rows_deleted == {
+        "events": len(gone),
+        "event_items": sum(len(e.items) for e in gone),
+        "event_properties": 2 * len(gone),
+        "identities": 3,  # anon-gina, anon-shared and visitor-gina → gina
+    }
+    left = rows(
+        store,
+        "SELECT visitor_id, user_id, count() AS n FROM events WHERE tenant_id = {t:UInt32}"
+        " GROUP BY visitor_id, user_id ORDER BY visitor_id, user_id",
+        t=shop,
+    )
+    assert [(r["visitor_id"], r["user_id"], r["n"]) for r in left] == [
+        ("anon-shared", "hal", 1),  # hal's own identify stays
+        ("anon-stranger", "", len(stranger)),
+        ("visitor-hal", "hal", len(hal)),
+    ]
+    assert rows(
+        store,
+        "SELECT anonymous_id, user_id FROM identities WHERE tenant_id = {t:UInt32}"
+        " ORDER BY anonymous_id",
+        t=shop,
+    ) == [
+        {"anonymous_id": "anon-shared", "user_id": "hal"},
+        {"anonymous_id": "visitor-hal", "user_id": "hal"},
+    ]
+    kept = stranger + hal + links[2:]
+    assert revenue_by_source(store, shop) == (sum(e.revenue for e in kept),) * 2
+    items = rows(
+        store, "SELECT count() AS n FROM event_items WHERE tenant_id = {t:UInt32}", t=shop
+    )[0]["n"]
+    assert items == sum(len(e.items) for e in kept)

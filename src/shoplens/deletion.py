@@ -3,12 +3,18 @@
 A request queues a job in the metadata store and is answered at once; the maintenance task
 (:mod:`shoplens.maintenance`) runs jobs one at a time:
 
-1. note the UTC hours in which the user has rows (events and items), and count the rows;
-2. delete the user's rows from every table keyed by user: ``events``, ``event_items``,
-   ``event_properties`` (ClickHouse lightweight ``DELETE``, which affects the rows that
-   exist when it runs: events for that user ingested later are kept — deletion is not a
-   block list);
-3. with the flusher's insert lock held, rebuild the tenant's hourly rollups for those hours
+1. find the user's rows: those carrying the user id, and the anonymous events stitched to
+   the user — events without a user id whose ``visitor_id`` is an anonymous id linked to
+   the user in ``identities`` (:mod:`shoplens.metrics.identity`), with their items and
+   properties. An anonymous id linked to this user *and* another one (a shared browser)
+   loses its anonymous events too: erasure errs on the side of the person asking. Events
+   that carry another user's id are never touched;
+2. note the UTC hours in which those rows lie (events and items), and count them;
+3. delete them from every table keyed by user: ``events``, ``event_items``,
+   ``event_properties``, and the user's links in ``identities`` (ClickHouse lightweight
+   ``DELETE``, which affects the rows that exist when it runs: events for that user
+   ingested later are kept, and link again — deletion is not a block list);
+4. with the flusher's insert lock held, rebuild the tenant's hourly rollups for those hours
    from the raw rows that remain (:mod:`shoplens.store.rollups`), so no report, raw or
    rolled up, still counts the user.
 
@@ -38,8 +44,8 @@ from shoplens.store.rollups import ROLLUPS, rebuild
 
 log = logging.getLogger("shoplens.deletion")
 
-#: Every table holding rows per user, in deletion order.
-USER_TABLES = ("events", "event_items", "event_properties")
+#: Every table holding rows per user, in deletion order (each job counts its rows per table).
+USER_TABLES = ("events", "event_items", "event_properties", "identities")
 MAX_USER_ID = 2048
 _AUDIT_SALT = "shoplens-user-deletion-v1"
 
@@ -100,20 +106,59 @@ def history(meta: MetaStore, tenant_id: int, user_id: str) -> list[Deletion]:
     return [_job(r) for r in meta.deletions(tenant_id, user_hash(tenant_id, user_id))]
 
 
-def _count(store: Store, table: str, tenant_id: int, user_id: str) -> int:
-    rows = store.query(
-        f"SELECT count() AS n FROM {table} "
+# Which rows of each table are the user's (anonymous: their linked anonymous ids; stitched:
+# the ids of those ids' events without a user id).
+_WHERE = {
+    "events": "user_id = {user_id:String}"
+    " OR (user_id = '' AND visitor_id IN {anonymous:Array(String)})",
+    "event_items": "user_id = {user_id:String} OR event_id IN {stitched:Array(UUID)}",
+    "event_properties": "user_id = {user_id:String} OR event_id IN {stitched:Array(UUID)}",
+    "identities": "user_id = {user_id:String} OR anonymous_id = {user_id:String}",
+}
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """One user's rows: a WHERE condition per table (:data:`_WHERE`) and its values."""
+
+    params: dict[str, Any]
+
+    def where(self, table: str) -> str:
+        return f"tenant_id = {{tenant_id:UInt32}} AND ({_WHERE[table]})"
+
+
+def _scope(store: Store, tenant_id: int, user_id: str) -> _Scope:
+    """The user's rows: their own, and the anonymous events of the ids linked to them."""
+    params: dict[str, Any] = {"tenant_id": tenant_id, "user_id": user_id}
+    linked = store.query(
+        "SELECT DISTINCT anonymous_id FROM identities "
         "WHERE tenant_id = {tenant_id:UInt32} AND user_id = {user_id:String}",
-        {"tenant_id": tenant_id, "user_id": user_id},
+        params,
+    ).to_pylist()
+    params["anonymous"] = [r["anonymous_id"] for r in linked]
+    # Items and properties have no visitor_id: the stitched events are named by id, read
+    # before anything is deleted.
+    stitched = store.query(
+        "SELECT toString(event_id) AS id FROM events WHERE tenant_id = {tenant_id:UInt32} "
+        "AND user_id = '' AND visitor_id IN {anonymous:Array(String)}",
+        params,
+    ).to_pylist()
+    params["stitched"] = [r["id"] for r in stitched]
+    return _Scope(params)
+
+
+def _count(store: Store, table: str, scope: _Scope) -> int:
+    rows = store.query(
+        f"SELECT count() AS n FROM {table} WHERE {scope.where(table)}", scope.params
     ).to_pylist()
     return int(rows[0]["n"])
 
 
-def _hours(store: Store, table: str, tenant_id: int, user_id: str) -> list[str]:
+def _hours(store: Store, table: str, scope: _Scope) -> list[str]:
     rows = store.query(
         "SELECT DISTINCT formatDateTime(toStartOfHour(timestamp), '%F %T', 'UTC') AS hour "
-        f"FROM {table} WHERE tenant_id = {{tenant_id:UInt32}} AND user_id = {{user_id:String}}",
-        {"tenant_id": tenant_id, "user_id": user_id},
+        f"FROM {table} WHERE {scope.where(table)}",
+        scope.params,
     ).to_pylist()
     return sorted(r["hour"] for r in rows)
 
@@ -121,17 +166,14 @@ def _hours(store: Store, table: str, tenant_id: int, user_id: str) -> list[str]:
 def delete_user(
     store: Store, tenant_id: int, user_id: str, insert_lock: threading.Lock
 ) -> dict[str, int]:
-    """Remove every row of ``user_id`` (one tenant) and correct the rollups; returns the
-    rows deleted per table."""
-    hours = {rollup.table: _hours(store, rollup.source, tenant_id, user_id) for rollup in ROLLUPS}
-    deleted = {table: _count(store, table, tenant_id, user_id) for table in USER_TABLES}
+    """Remove every row of ``user_id`` (one tenant), the anonymous events stitched to them
+    and their identity links, and correct the rollups; returns the rows deleted per table."""
+    scope = _scope(store, tenant_id, user_id)
+    hours = {rollup.table: _hours(store, rollup.source, scope) for rollup in ROLLUPS}
+    deleted = {table: _count(store, table, scope) for table in USER_TABLES}
     for table in USER_TABLES:
         if deleted[table]:
-            store.command(
-                f"DELETE FROM {table} "
-                "WHERE tenant_id = {tenant_id:UInt32} AND user_id = {user_id:String}",
-                {"tenant_id": tenant_id, "user_id": user_id},
-            )
+            store.command(f"DELETE FROM {table} WHERE {scope.where(table)}", scope.params)
     with insert_lock:
         for rollup in ROLLUPS:
             rebuild(store, rollup, tenant_id, hours[rollup.table])

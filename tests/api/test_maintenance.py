@@ -40,7 +40,9 @@ def revenue(client: TestClient, keys: TenantKeys) -> float:
 
 
 def wait_done(client: TestClient, keys: TenantKeys, user: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
+    # Generous: after a long test session the shared store holds many parts, and the
+    # lightweight DELETEs then take well over 20 s on a loaded machine (seen on main too).
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         body: dict[str, Any] = client.get(
             f"/v1/api/analytics/user/{user}/deletion", headers=keys.sk
@@ -48,7 +50,7 @@ def wait_done(client: TestClient, keys: TenantKeys, user: str) -> dict[str, Any]
         if body["status"] in ("done", "failed"):
             return body
         time.sleep(0.1)
-    raise AssertionError("the deletion did not finish")
+    raise AssertionError(f"the deletion did not finish: {body}")
 
 
 def test_delete_a_user_end_to_end(
@@ -72,7 +74,12 @@ def test_delete_a_user_end_to_end(
     status = wait_done(client, shop, "erin")
 
     assert status["status"] == "done" and status["user_id"] == "erin"
-    assert status["rows_deleted"] == {"events": 2, "event_items": 2, "event_properties": 2}
+    assert status["rows_deleted"] == {
+        "events": 2,
+        "event_items": 2,
+        "event_properties": 2,
+        "identities": 0,
+    }
     assert revenue(client, shop) == 10.0
     assert revenue(client, other) == 99.0
     journey = client.get(

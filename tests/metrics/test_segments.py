@@ -26,7 +26,8 @@ def purchase(tenant_id: int, when: datetime, revenue: int, user: str, **fields: 
     ms = int(when.timestamp() * 1000)
     return Event(
         tenant_id=tenant_id, event_id=str(uuid.uuid4()), event_type="purchase",
-        event_name="purchase", source="test", timestamp=ms, received_at=ms, visitor_id="v",
+        event_name="purchase", source="test", timestamp=ms, received_at=ms,
+        visitor_id=f"visitor-{user}",
         user_id=user, revenue=revenue, **fields,
     )  # fmt: skip
 

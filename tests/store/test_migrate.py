@@ -10,8 +10,15 @@ from shoplens.store import Store
 from shoplens.store.embedded import EmbeddedStore
 from shoplens.store.migrate import Migration, available, migrate
 
-TABLES = {"events", "event_items", "event_properties", "events_hourly", "items_hourly"}
-VIEWS = {"event_properties_mv", "events_hourly_mv", "items_hourly_mv"}
+TABLES = {
+    "events",
+    "event_items",
+    "event_properties",
+    "events_hourly",
+    "items_hourly",
+    "identities",
+}
+VIEWS = {"event_properties_mv", "events_hourly_mv", "items_hourly_mv", "identities_mv"}
 
 
 def tables_in(store: Store) -> dict[str, str]:
@@ -141,7 +148,7 @@ def test_every_view_target_keeps_insert_dedup_tokens(scratch: EmbeddedStore) -> 
         match = re.search(rf"\bTO {re.escape(database)}\.(\w+)", create)
         assert match, create
         targets.add(match[1])
-    assert targets == {"event_properties", "events_hourly", "items_hourly"}
+    assert targets == {"event_properties", "events_hourly", "items_hourly", "identities"}
     for table in targets | {"events", "event_items"}:
         assert "non_replicated_deduplication_window = 1000" in tables[table], table
 

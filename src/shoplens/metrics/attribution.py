@@ -15,12 +15,12 @@ tenant's base currency.
   id gives (:data:`CLICK_CHANNELS`). A tagged purchase is itself a touch at its own time.
   Consecutive tagged events of one visit (same ``session_id``, same campaign) are one touch,
   at the first of them inside the window; events without a session id are a touch each.
-- **Identity**: events are grouped by *person*. A visitor is ``visitor_id`` (anonymous id,
-  else user id, else IP hash); a visitor that ever sent a ``user_id`` (its latest one)
-  belongs to that user, so anonymous visits before a login or a purchase made with a user
-  id join that user's purchases, across devices too. A visitor that never sent a user id
-  is a person of its own. Identities are read from the same events as the touches
-  (the window before the period and the period).
+- **Identity**: events are grouped by *person* (:mod:`shoplens.metrics.identity`): an
+  event's own ``user_id``, else the user its anonymous ``visitor_id`` is linked to (by an
+  identify, an alias or any event carrying both ids, whenever it was sent), else the
+  ``visitor_id``. So anonymous visits before a login or a purchase made with a user id join
+  that user's purchases, across devices too. A visitor never linked to a user is a person
+  of its own.
 - **Window**: a purchase at time ``p`` is credited to the touches at ``t`` with
   ``p - window_days <= t <= p`` (both ends inclusive).
 - **Models** (:data:`MODELS`) give each touch of a purchase a weight; weights are
@@ -38,8 +38,8 @@ tenant's base currency.
   carries one too, so the rows and it sum to 100 (up to the rounding).
 
 Everything is computed by one ClickHouse query (:func:`attribution_query`): touches and
-purchases are collected per visitor (as numeric arrays: times, hashed visit and campaign
-keys), merged per person, then each purchase filters its person's touches to the window
+purchases are collected per person (as numeric arrays: times, hashed visit and campaign
+keys), then each purchase filters its person's touches to the window
 and the model's weights are array expressions over them; credits are summed per campaign
 hash and named from a scalar subquery over the tagged events.
 """
@@ -56,6 +56,7 @@ from shoplens.errors import BadRequest
 from shoplens.ingest.channel import CLICK_IDS, rule_channel
 from shoplens.ingest.money import from_minor
 from shoplens.meta import Tenant
+from shoplens.metrics.identity import PERSON_ID, with_links
 from shoplens.metrics.period import Period
 from shoplens.metrics.sql import EVENTS, Expr, Query, expr, run_rows
 from shoplens.store import Store
@@ -142,16 +143,13 @@ def _events(tenant_id: int, period: Period, window_days: int) -> Query:
     sorting numbers is several times cheaper than strings (or tuples holding strings), and
     a 64-bit collision is negligible. :func:`_campaign_names` maps the hashes back.
     """
-    q = Query.from_table(
-        EVENTS, tenant_id, period.start - timedelta(days=window_days), period.end
+    q = with_links(
+        Query.from_table(EVENTS, tenant_id, period.start - timedelta(days=window_days), period.end)
     ).where("is_flagged = 0")
     # TRICKY: an event with no id at all is a person of its own (its purchase still counts,
     # unattributed), never merged with other id-less events under ''.
-    q = q.select(
-        "if(visitor_id != '', cityHash64(visitor_id), cityHash64(event_id))", alias="visitor"
-    )
-    # (Two arguments: a user's hash never equals a visitor's one-argument hash.)
-    q = q.select("if(user_id != '', cityHash64(user_id, 'user'), 0)", alias="user_key")
+    q = q.select(PERSON_ID, alias="person_id")
+    q = q.select("if(person_id != '', cityHash64(person_id), cityHash64(event_id))", alias="person")
     q = q.select("toUnixTimestamp64Milli(timestamp)", alias="at_ms")
     q = q.select("revenue")
     q = q.select(
@@ -205,36 +203,19 @@ def _events(tenant_id: int, period: Period, window_days: int) -> Query:
         " campaign_key), 0)",
         alias="visit_key",
     )
-    return q.where("is_touch OR converts OR user_key != 0")
+    return q.where("is_touch OR converts")
 
 
-def _visitors(events: Query) -> Query:
-    """Per visitor: its latest user, its touches and its purchases in the period."""
-    return (
-        Query.from_query(events)
-        .select("visitor")
-        .select("argMaxIf(user_key, at_ms, user_key != 0)", alias="known_user")
-        .select("groupArrayIf(at_ms, is_touch)", alias="v_touch_times")
-        .select("groupArrayIf(visit_key, is_touch)", alias="v_touch_visits")
-        .select("groupArrayIf(campaign_key, is_touch)", alias="v_touch_campaigns")
-        .select("groupArrayIf(at_ms, converts)", alias="v_purchase_times")
-        .select("groupArrayIf(revenue, converts)", alias="v_purchase_revenues")
-        .group_by("visitor")
-        # A visitor without purchases or a user can credit nobody's purchase.
-        .having("known_user != 0 OR notEmpty(v_purchase_times)")
-    )
-
-
-def _people(visitors: Query) -> Query:
+def _people(events: Query) -> Query:
     """Per person with a purchase: all their touches and purchases (parallel arrays)."""
     return (
-        Query.from_query(visitors)
-        .select("if(known_user != 0, known_user, visitor)", alias="person")
-        .select("groupArrayArray(v_touch_times)", alias="touch_times")
-        .select("groupArrayArray(v_touch_visits)", alias="touch_visits")
-        .select("groupArrayArray(v_touch_campaigns)", alias="touch_campaigns")
-        .select("groupArrayArray(v_purchase_times)", alias="purchase_times")
-        .select("groupArrayArray(v_purchase_revenues)", alias="purchase_revenues")
+        Query.from_query(events)
+        .select("person")
+        .select("groupArrayIf(at_ms, is_touch)", alias="touch_times")
+        .select("groupArrayIf(visit_key, is_touch)", alias="touch_visits")
+        .select("groupArrayIf(campaign_key, is_touch)", alias="touch_campaigns")
+        .select("groupArrayIf(at_ms, converts)", alias="purchase_times")
+        .select("groupArrayIf(revenue, converts)", alias="purchase_revenues")
         .group_by("person")
         .having("notEmpty(purchase_times)")
     )
@@ -335,7 +316,7 @@ def attribution_query(tenant_id: int, period: Period, model: Model, window_days:
     if window_days not in WINDOWS:
         raise ValueError(f"window_days must be one of {WINDOWS}, got {window_days!r}")
     events = _events(tenant_id, period, window_days)
-    purchases = _purchases(_people(_visitors(events)), model, window_days)
+    purchases = _purchases(_people(events), model, window_days)
     names = _campaign_names(tenant_id, period, window_days)
     return (
         Query.from_query(_credits(purchases))

@@ -5,8 +5,10 @@ everywhere. Money is Int64 minor units of the tenant's base currency.
 
 Cohorts (:func:`cohorts`):
 
-- A customer is a non-empty ``user_id``. Purchases without one (guest checkouts) belong
-  to no cohort and count nowhere in this report.
+- A customer is a user: a purchase's ``user_id``, or for an anonymous purchase the user its
+  visitor is linked to (identify, alias, or any event carrying both ids:
+  :mod:`shoplens.metrics.identity`). Purchases of visitors never linked to a user (guest
+  checkouts) belong to no cohort and count nowhere in this report.
 - A user's cohort is the local month (tenant time zone) of their first unflagged
   ``purchase`` ever: all stored data is read, from 1970-01-01 up to ``now``, not a window.
 - The report covers the ``months`` cohorts ending with the current local month (newest
@@ -26,10 +28,12 @@ Cohorts (:func:`cohorts`):
   window keeps its users and shows the revenue they made in the window.
 
 User journey (:func:`user_journey`): the user's newest :data:`JOURNEY_LIMIT` unflagged
-events (any type, all time up to ``now`` + 1 day, as ingestion accepts timestamps up to 24
-hours ahead; with a ``window``, inside it), oldest first; ties on the timestamp are ordered
-by ``event_id`` (as text). Each event carries its ``event_items`` rows (in item order) and
-its transaction id and revenue where the event type has them.
+events — those carrying the user id and the anonymous ones of the visitors linked to the
+user (:mod:`shoplens.metrics.identity`) — of any type, all time up to ``now`` + 1 day (as
+ingestion accepts timestamps up to 24 hours ahead; with a ``window``, inside it), oldest
+first; ties on the timestamp are ordered by ``event_id`` (as text). Each event carries its
+``event_items`` rows (in item order) and its transaction id and revenue where the event type
+has them.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 from shoplens.ingest.event import ECOMMERCE_TYPES
 from shoplens.meta import Tenant
+from shoplens.metrics.identity import CUSTOMER, linked_visitors, with_links
 from shoplens.metrics.period import Period, local_midnight
 from shoplens.metrics.sales import round_half_up
 from shoplens.metrics.sql import EPOCH, EVENT_ITEMS, EVENTS, Query, bucket, run_rows
@@ -108,13 +113,16 @@ def month_of(index: int) -> date:
 
 
 def customer_purchases(tenant: Tenant, end: datetime) -> Query:
-    """Unflagged purchases by identified customers (a non-empty ``user_id``) over all history
-    before ``end``: the base of every customer report (cohorts, LTV, retention, RFM)."""
+    """Unflagged purchases by identified customers over all history before ``end``: the
+    base of every customer report (cohorts, LTV, retention, RFM). The customer is the
+    purchase's ``user_id``, else the user its anonymous visitor is linked to
+    (:mod:`shoplens.metrics.identity`); select it as ``customer_purchases(…).select(CUSTOMER,
+    alias="customer")``. Purchases of visitors never linked to a user are left out."""
     return (
-        Query.from_table(EVENTS, tenant.id, EPOCH, end)
+        with_links(Query.from_table(EVENTS, tenant.id, EPOCH, end))
         .where("is_flagged = 0")
         .where("event_type = 'purchase'")
-        .where("user_id != ''")
+        .where(f"{CUSTOMER} != ''")
     )
 
 
@@ -134,22 +142,22 @@ def cohorts(
     # counted is the window's.
     per_month = (
         customer_purchases(tenant, end)
-        .select("user_id")
+        .select(CUSTOMER, alias="customer")
         .select(bucket("timestamp", "month", tenant.timezone), alias="purchase_month")
         .select(
             "sumIf(revenue, timestamp >= {window_start})",
             alias="month_revenue",
             window_start=window.start if window else EPOCH,
         )
-        .group_by("user_id", "purchase_month")
+        .group_by("customer", "purchase_month")
     )
     # Each row learns its user's first purchase month (the cohort).
     with_cohort = (
         Query.from_query(per_month)
-        .select("user_id")
+        .select("customer")
         .select("purchase_month")
         .select("month_revenue")
-        .select("min(purchase_month) OVER (PARTITION BY user_id)", alias="cohort")
+        .select("min(purchase_month) OVER (PARTITION BY customer)", alias="cohort")
     )
     cutoff = local_midnight(month_of(first), tz)
     matrix = (
@@ -157,7 +165,7 @@ def cohorts(
         .where("cohort >= {cutoff}", cutoff=cutoff)
         .select("cohort")
         .select("purchase_month")
-        .select("uniqExact(user_id)", alias="buyers")
+        .select("uniqExact(customer)", alias="buyers")
         .select("sum(month_revenue)", alias="revenue_sum")
         .group_by("cohort", "purchase_month")
     )
@@ -189,13 +197,17 @@ def user_journey(
     limit: int = JOURNEY_LIMIT,
     window: Period | None = None,
 ) -> list[JourneyEvent]:
-    """``user_id``'s newest ``limit`` unflagged events (all history, or inside ``window``)
-    with their items, oldest first."""
+    """``user_id``'s newest ``limit`` unflagged events (their own and their linked anonymous
+    visitors'; all history, or inside ``window``) with their items, oldest first."""
     start, end = (window.start, window.end) if window else (EPOCH, now + timedelta(days=1))
     q = (
         Query.from_table(EVENTS, tenant.id, start, end)
         .where("is_flagged = 0")
-        .where("user_id = {user_id}", user_id=user_id)
+        .where(
+            "user_id = {user_id} OR (user_id = '' AND visitor_id IN {anonymous})",
+            user_id=user_id,
+            anonymous=linked_visitors(tenant.id, user_id),
+        )
         .select("toString(event_id)", alias="event_key")
         .select("event_type")
         .select("timestamp")
@@ -212,7 +224,7 @@ def user_journey(
     item_query = (
         Query.from_table(EVENT_ITEMS, tenant.id, rows[0]["timestamp"], rows[-1]["timestamp"] + _MS)
         .where("is_flagged = 0")
-        .where("user_id = {user_id}", user_id=user_id)
+        .where("toString(event_id) IN {event_keys}", event_keys=[row["event_key"] for row in rows])
         .select("toString(event_id)", alias="event_key")
         .select("item_index")
         .select("item_id")

@@ -2,8 +2,10 @@
 
 Definitions (docs/api.md and docs/metrics.md repeat them). Every figure is over the period
 ``[start, end)``, ignores events marked ``is_flagged = 1`` and events without a
-``visitor_id`` (anonymous id, user id or IP hash, whichever the event had first). Who a
-funnel follows is :data:`PERSON`, the one place that says it.
+``visitor_id`` (anonymous id, user id or IP hash, whichever the event had first). Funnels and
+carts count *people* (:data:`shoplens.metrics.identity.PERSON`, joined by
+:func:`per_person`): a visitor's anonymous events and the events of the user it is linked to
+are one person's.
 
 - A funnel is DATA: a list of :class:`Step` (the name a surface shows, the canonical event
   type it counts, optional :class:`StepFilter` on a column or a property).
@@ -54,6 +56,7 @@ from datetime import timedelta
 from typing import LiteralString
 
 from shoplens.meta import Tenant
+from shoplens.metrics.identity import PERSON, with_links
 from shoplens.metrics.period import Period
 from shoplens.metrics.rounding import percent
 from shoplens.metrics.sql import EVENT_ITEMS, EVENTS, VISITOR, Expr, Query, run_rows
@@ -63,7 +66,6 @@ __all__ = [
     "CART_ABANDONMENT_RATE_SQL",
     "CORE_STEPS",
     "ECOMMERCE_STEPS",
-    "PERSON",
     "CartAbandonment",
     "CartOutcome",
     "Funnel",
@@ -77,10 +79,6 @@ __all__ = [
     "funnel",
     "per_person",
 ]
-
-#: Who funnels and carts follow: the grouping key of every per-person query in this module
-#: (and of :func:`shoplens.metrics.sales.cart_rates`, which builds on :func:`per_person`).
-PERSON: LiteralString = VISITOR
 
 _CART_TYPES = ("add_to_cart", "remove_from_cart", "purchase")
 _CART_FLOW = ("add_to_cart", "purchase")
@@ -215,7 +213,7 @@ def per_person(tenant: Tenant, period: Period, types: Collection[str] | None) ->
     """Events of ``types`` (None: every type) in ``period``, unflagged, with a visitor,
     grouped by :data:`PERSON` (output ``person``); callers add their per-person columns."""
     q = (
-        Query.from_table(EVENTS, tenant.id, period.start, period.end)
+        with_links(Query.from_table(EVENTS, tenant.id, period.start, period.end))
         .where("is_flagged = 0")
         .where("visitor_id != ''")
     )
@@ -254,15 +252,17 @@ def cart_counts(over: Query) -> Query:
 _MS: LiteralString = "toUnixTimestamp64Milli(timestamp)"
 #: The cart abandonment rate as ONE aggregate over any set of event rows (the custom
 #: query's ``cart_abandonment_rate`` metric, per dimension group): the same definition as
-#: :func:`cart_state`/:func:`cart_counts`, with each person's last add_to_cart and last
-#: purchase (epoch ms, 0 for none) gathered by ``maxMap`` instead of a GROUP BY person.
+#: :func:`cart_state`/:func:`cart_counts`, per visitor id (the custom query joins no
+#: identity links: a visitor who later signed in is a cart of their own there), with each
+#: visitor's last add_to_cart and last purchase (epoch ms, 0 for none) gathered by
+#: ``maxMap`` instead of a GROUP BY person.
 #: A cart is abandoned when its last add is after its last purchase (``a > b``).
 #: TRICKY: maxMap takes several value arrays and returns (keys, maxima…) aligned by key,
 #: so one pass pairs each person's two times; looking one Map up per key of another
 #: (``m[k]``) is a linear scan per lookup — 40x slower at a million events (measured).
 #: The alias ``cart_times_`` names the tuple once for the whole SELECT.
 CART_ABANDONMENT_RATE_SQL: LiteralString = (
-    "if(arrayCount(a -> a > 0, (maxMapIf(([" + PERSON + "], "
+    "if(arrayCount(a -> a > 0, (maxMapIf(([" + VISITOR + "], "
     "[if(event_type = 'add_to_cart', " + _MS + ", 0)], "
     "[if(event_type = 'purchase', " + _MS + ", 0)]), "
     "event_type IN ('add_to_cart', 'purchase') AND is_flagged = 0 AND visitor_id != '')"

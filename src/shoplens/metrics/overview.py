@@ -16,10 +16,11 @@ Real time (:func:`realtime`, relative to ``now``):
   most distinct visitors over ``[now - 30 min, now]`` (:data:`TOP_PAGES_MINUTES`), any event
   type; ties by path, ascending.
 
-Customers (:func:`customer_summary`, over a :class:`Period`; guests, i.e. purchases
-without a ``user_id``, count nowhere, as in :mod:`shoplens.metrics.customers`):
+Customers (:func:`customer_summary`, over a :class:`Period`; a customer is a user, a
+guest purchase belonging to the user its visitor is linked to, and purchases of visitors
+never linked to a user count nowhere, as in :mod:`shoplens.metrics.customers`):
 
-- ``total_customers``: distinct ``user_id`` with a ``purchase`` in the period.
+- ``total_customers``: distinct customers with a ``purchase`` in the period.
 - ``new_customers``: those of them whose first purchase ever is in the period.
 - ``returning_customers``: those of them with a purchase before the period start
   (so ``new + returning = total``; a new customer buying twice in the period is new).
@@ -45,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 from shoplens.meta import Tenant
 from shoplens.metrics import customers, sales
+from shoplens.metrics.identity import CUSTOMER
 from shoplens.metrics.parallel import gather
 from shoplens.metrics.period import Period, local_midnight, parse_period
 from shoplens.metrics.sql import EVENTS, VISITOR, Query, bucket, run_rows
@@ -152,11 +154,11 @@ def customer_summary(store: Store, tenant: Tenant, period: Period) -> CustomerSu
     """Customers of ``period`` (total, new, returning, lifetime revenue) and the cohorts."""
     per_user = (
         customers.customer_purchases(tenant, period.end)
-        .select("user_id")
+        .select(CUSTOMER, alias="customer")
         .select("min(timestamp)", alias="first_at")
         .select("countIf(timestamp >= {start})", alias="in_period", start=period.start)
         .select("sum(revenue)", alias="lifetime")
-        .group_by("user_id")
+        .group_by("customer")
     )
     summary = (
         Query.from_query(per_user)
@@ -193,15 +195,15 @@ def _retained(
     oldest = customers.month_of(customers.month_index(now.astimezone(tz).date()) - months + 1)
     per_month = (
         customers.customer_purchases(tenant, period.end)
-        .select("user_id")
+        .select(CUSTOMER, alias="customer")
         .select(bucket("timestamp", "month", tenant.timezone), alias="purchase_month")
-        .group_by("user_id", "purchase_month")
+        .group_by("customer", "purchase_month")
     )
     with_cohort = (
         Query.from_query(per_month)
-        .select("user_id")
+        .select("customer")
         .select("purchase_month")
-        .select("min(purchase_month) OVER (PARTITION BY user_id)", alias="cohort")
+        .select("min(purchase_month) OVER (PARTITION BY customer)", alias="cohort")
     )
     matrix = (
         Query.from_query(with_cohort)
@@ -209,7 +211,7 @@ def _retained(
         .where("purchase_month > cohort")
         .select("cohort")
         .select("purchase_month")
-        .select("uniqExact(user_id)", alias="buyers")
+        .select("uniqExact(customer)", alias="buyers")
         .group_by("cohort", "purchase_month")
     )
     retained: dict[tuple[int, int], int] = {}

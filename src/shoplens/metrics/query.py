@@ -432,9 +432,14 @@ class _Filters:
 
 
 def _first_buyers(tenant: Tenant, period: Period) -> Query:
-    """Customers whose first purchase ever is in ``period`` (all history before its end)."""
+    """Customers whose first purchase ever is in ``period`` (all history before its end).
+
+    By the purchases' own ``user_id``, as the catalog's customer metrics count them (the
+    custom query does not stitch anonymous visitors to users: docs/metrics.md).
+    """
     return (
         customer_purchases(tenant, period.end)
+        .where("user_id != ''")
         .select("user_id")
         .group_by("user_id")
         .having("min(timestamp) >= {since}", since=period.start)

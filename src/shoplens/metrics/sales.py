@@ -14,8 +14,8 @@ minor units of the tenant's base currency (amounts are converted at ingestion).
   ``view_item``; ``cart_abandonment_rate``: the one cart abandonment rate, defined in
   :mod:`shoplens.metrics.funnel` (100 * carts without a purchase at or after their last
   ``add_to_cart`` / carts). Rates are rounded half up to one decimal and 0 when the
-  denominator is 0. Persons are :data:`shoplens.metrics.funnel.PERSON` (today the
-  ``visitor_id``: anonymous id, user id or IP hash, whichever the event had first).
+  denominator is 0. Persons are :data:`shoplens.metrics.identity.PERSON`: a visitor and
+  the user it is linked to are one person.
 - ``growth(current, previous)``: ``(current - previous) / previous * 100`` to one decimal,
   None when ``previous`` is 0; the previous period is :meth:`Period.previous`. With a
   ``currency`` filter (raw events only) growth is None when the previous period starts

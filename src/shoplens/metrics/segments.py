@@ -7,8 +7,9 @@ Money is Int64 minor units of the tenant's base currency. Refunds are not subtra
   ``Period.last_day``); the history read is *all* stored data from 1970-01-01 up to the
   period's end (exclusive), not just the period, as is the RFM norm. Two periods that
   end on the same day give the same answer.
-- A customer is a non-empty ``user_id`` with at least one unflagged ``purchase`` in that
-  history. Guest purchases (no ``user_id``) count nowhere.
+- A customer is a user (a purchase's ``user_id``, or the user its anonymous visitor is
+  linked to: :mod:`shoplens.metrics.identity`) with at least one unflagged ``purchase`` in
+  that history. Purchases of visitors never linked to a user count nowhere.
 - Recency ``R`` = ``as_of`` minus the local date (tenant time zone) of the customer's last
   purchase, in whole days (0 = bought on the last day). Frequency ``F`` = number of
   purchases. Monetary ``M`` = sum of their purchase revenue.
@@ -33,7 +34,7 @@ Money is Int64 minor units of the tenant's base currency. Refunds are not subtra
   empty); ``avg_recency_days`` = mean ``R`` of its customers, one decimal half up (0.0
   when empty).
 
-Plan: one query. Per user (``GROUP BY user_id``), then their scores (the ``m`` quintile is a
+Plan: one query. Per customer (``GROUP BY customer``), then their scores (the ``m`` quintile is a
 window over all customers), then counts and sums per ``(r, f, m)`` cell, at most 125 rows;
 the cells are put into segments here, in Python, from the same :data:`SEGMENTS` data.
 """
@@ -45,6 +46,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shoplens.meta import Tenant
 from shoplens.metrics import customers
+from shoplens.metrics.identity import CUSTOMER
 from shoplens.metrics.period import Period
 from shoplens.metrics.sales import percent, round_half_up
 from shoplens.metrics.sql import Query, run_rows
@@ -177,7 +179,7 @@ def _cells_query(tenant: Tenant, period: Period) -> Query:
     """Customers, revenue, purchases and summed recency per ``(r, f, m)`` score cell."""
     per_user = (
         customers.customer_purchases(tenant, period.end)
-        .select("user_id")
+        .select(CUSTOMER, alias="customer")
         .select("count()", alias="purchase_count")
         .select("sum(revenue)", alias="monetary")
         .select(
@@ -186,7 +188,7 @@ def _cells_query(tenant: Tenant, period: Period) -> Query:
             tz=period.timezone,
             as_of=period.last_day,
         )
-        .group_by("user_id")
+        .group_by("customer")
     )
     scored = (
         Query.from_query(per_user)

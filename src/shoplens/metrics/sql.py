@@ -53,7 +53,7 @@ class Table:
     grain: timedelta | None = None
 
 
-# The columns of migrations/0001_events.sql (tests/metrics/test_sql.py checks them against
+# The columns of the migrations' tables (tests/metrics/test_sql.py checks them against
 # system.columns, so a migration that adds a column fails until it is listed here).
 _COLUMNS = {
     "events": """
@@ -73,6 +73,7 @@ _COLUMNS = {
         tenant_id hour event_type is_flagged events revenue discount shipping tax items
         visitors users sessions""",
     "items_hourly": "tenant_id hour event_type item_id is_flagged events quantity revenue",
+    "identities": "tenant_id anonymous_id user_id first_seen",
 }
 
 
@@ -85,8 +86,10 @@ EVENT_ITEMS = _table("event_items", "timestamp")
 EVENT_PROPERTIES = _table("event_properties", "timestamp")
 EVENTS_HOURLY = _table("events_hourly", "hour", timedelta(hours=1))
 ITEMS_HOURLY = _table("items_hourly", "hour", timedelta(hours=1))
+IDENTITIES = _table("identities", "first_seen")  # migrations/0004_identities.sql
 TABLES: dict[str, Table] = {
-    t.name: t for t in (EVENTS, EVENT_ITEMS, EVENT_PROPERTIES, EVENTS_HOURLY, ITEMS_HOURLY)
+    t.name: t
+    for t in (EVENTS, EVENT_ITEMS, EVENT_PROPERTIES, EVENTS_HOURLY, ITEMS_HOURLY, IDENTITIES)
 }
 
 
@@ -221,7 +224,7 @@ class Query:
     havings: tuple[Expr, ...] = ()
     orders: tuple[tuple[str, str], ...] = ()
     limit_offset: tuple[int, int] | None = None
-    joined: tuple[Query, str] | None = None
+    joins: tuple[tuple[Query, str], ...] = ()
     _token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -265,25 +268,24 @@ class Query:
             names = self.source.columns
         else:
             names = frozenset(name for _, name in self.source.selects if name)
-        if self.joined is not None:
-            names |= {name for _, name in self.joined[0].selects if name}
+        for other, _ in self.joins:
+            names |= {name for _, name in other.selects if name}
         return names
 
     def join(self, other: Query, using: str) -> Query:
         """``ANY LEFT JOIN (other) USING (using)``: each row gains the named outputs of
         ``other`` (same tenant) for its ``using`` key; rows without a match get defaults.
+        Joins add up in order (the identity links, then a per-event subquery, say).
 
         ``other``'s outputs other than ``using`` must not clash with this query's columns
         (alias them, e.g. ``country AS e_country``), so every name stays unambiguous.
         """
-        if self.joined is not None:
-            raise ValueError("a query joins at most one subquery")
         outputs = {name for _, name in other.selects if name}
         if using not in outputs or using not in self._source_columns:
             raise ValueError(f"{using!r} must be a column of both sides of the join")
         if clash := (outputs - {using}) & self._source_columns:
             raise ValueError(f"joined names {sorted(clash)} clash with this query's columns")
-        return replace(self, joined=(other, using))
+        return replace(self, joins=(*self.joins, (other, using)))
 
     def _check(self, name: str, allowed: frozenset[str]) -> str:
         if name not in allowed:
@@ -383,9 +385,8 @@ class _Compiler:
             self.fragment(e) + (f" AS {a}" if a and a != e.template else "") for e, a in q.selects
         )
         lines = [f"SELECT {columns}", f"FROM {source}"]
-        if q.joined is not None:
-            other, using = q.joined
-            lines.append(f"ANY LEFT JOIN ({self.query(other)}) AS joined USING ({using})")
+        for i, (other, using) in enumerate(q.joins):
+            lines.append(f"ANY LEFT JOIN ({self.query(other)}) AS joined_{i} USING ({using})")
         wheres += [f"({self.fragment(w)})" for w in q.wheres]
         if wheres:
             lines.append("WHERE " + " AND ".join(wheres))

@@ -499,6 +499,33 @@ def test_identify_stores_traits_as_string_properties(ctx: IngestContext) -> None
     }
 
 
+def test_identify_keeps_rudderstack_context_traits_under_top_level_traits(
+    ctx: IngestContext,
+) -> None:
+    # RudderStack's SDKs send identify traits in context.traits (regression: they were dropped).
+    event = call(
+        ctx,
+        "identify",
+        anonymousId="anon-7",
+        context={"traits": {"email": "old@example.com", "name": "Peter", "plan": None}},
+        traits={"email": "new@example.com"},
+    )
+    assert event.properties == {"email": "new@example.com", "name": "Peter"}
+    only_context = call(ctx, "identify", context={"traits": {"email": "a@example.com"}})
+    assert only_context.properties == {"email": "a@example.com"}
+
+
+def test_identify_context_traits_are_validated_like_traits(make_ctx: MakeCtx) -> None:
+    ctx = make_ctx()
+    error = rejected(lambda: call(ctx, "identify", context={"traits": ["email"]}))
+    assert error.field == "context.traits" and "object" in error.message
+    limit = ctx.limits.max_properties
+    half = {f"c{i}": "x" for i in range(limit // 2 + 1)}
+    other = {f"t{i}": "x" for i in range(limit // 2 + 1)}
+    error = rejected(lambda: call(ctx, "identify", context={"traits": half}, traits=other))
+    assert error.field == "traits" and str(limit) in error.message
+
+
 def test_alias_stores_the_previous_id(ctx: IngestContext) -> None:
     event = call(ctx, "alias", previousId="anon-9")
     assert (event.event_type, event.user_id, event.properties) == (

@@ -91,7 +91,7 @@ CALLS = ("track", *CALL_TYPES)
 
 
 # Only the context fields shoplens reads are declared; msgspec ignores the rest
-# (library, screen, referrer — an object in analytics.js —, traits, …).
+# (library, screen, referrer — an object in analytics.js —, …).
 class PageContext(msgspec.Struct):
     url: str | None = None
     path: str | None = None
@@ -123,6 +123,8 @@ class ContextIn(msgspec.Struct):
     userAgent: str | None = None
     ip: str | None = None
     locale: str | None = None
+    # RudderStack's SDKs send an identify's traits here instead of in top-level ``traits``.
+    traits: dict[str, Any] | None = None
 
 
 class MessageIn(msgspec.Struct):
@@ -364,7 +366,16 @@ def _page(event: Event, raw: MessageIn, ctx: IngestContext) -> None:
 
 
 def _identify(event: Event, raw: MessageIn, ctx: IngestContext) -> None:
-    event.properties = properties(raw.traits, "traits", ctx)
+    """Traits from ``context.traits`` (RudderStack) and ``traits`` (Segment); on a key
+    sent in both, the top-level one wins."""
+    context = properties((raw.context or ContextIn()).traits, "context.traits", ctx)
+    merged = context | properties(raw.traits, "traits", ctx)
+    if len(merged) > ctx.limits.max_properties:
+        raise BadRequest(
+            f"traits and context.traits have more than {ctx.limits.max_properties} keys",
+            field="traits",
+        )
+    event.properties = merged
 
 
 def _alias(event: Event, raw: MessageIn, ctx: IngestContext) -> None:
