@@ -1,0 +1,93 @@
+"""The suite a year from now: every date a test sends or expects must follow the clock.
+
+A test that sends a literal date passes on the day it is written and fails months later,
+when live ingestion refuses the date as older than the tenant's raw retention (90 days
+by default, 365 at most on plans) or a report's "last 30 days" no longer reaches it. This
+test runs the rest of the suite in a child pytest under libfaketime (Debian package
+``faketime``) with the wall clock moved ``SHIFT`` ahead, and asserts it passes.
+
+What moves: every ``time.time``/``datetime.now`` of the child and of the processes it
+starts (xdist workers, the uvicorn servers of the crash tests, the CLI), and SQLite's
+clock. What does not: chDB's own ``now()``/``today()`` (ClickHouse reads the clock without
+going through libc), which is why no shoplens SQL reads the clock: the Python side binds
+every time bound as a parameter.
+
+TRICKY: libfaketime 0.9.10 makes ``time.sleep`` fail with EINVAL (Python 3.11 sleeps with
+an absolute ``clock_nanosleep`` on CLOCK_MONOTONIC) when ``FAKETIME_DONT_FAKE_MONOTONIC=1``
+is set, so the monotonic clock is shifted by the same constant offset, which is harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIFT_DAYS = 365
+SHIFT = f"+{SHIFT_DAYS}d"
+#: set in the child run: this test never runs inside itself
+CHILD = "SHOPLENS_CLOCK_SHIFTED"
+
+
+def faketime() -> str:
+    """The ``faketime`` wrapper, or skip (fail under CI, where .ci/run installs it)."""
+    tool = shutil.which("faketime")
+    if tool is None:
+        reason = "faketime is not installed (apt-get install faketime): the shifted run needs it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run it (.ci/run installs it)")
+        pytest.skip(reason)
+    return tool
+
+
+def shifted(tool: str, *command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, CHILD: "1"}
+    env.pop("FAKETIME_DONT_FAKE_MONOTONIC", None)  # see TRICKY above
+    return subprocess.run(
+        [tool, "-f", SHIFT, *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(CHILD in os.environ, reason="already inside the shifted run")
+def test_the_suite_passes_a_year_from_now() -> None:
+    tool = faketime()
+    # The tool really moves this Python's clock (a no-op preload would prove nothing).
+    probe = shifted(tool, sys.executable, "-c", "import time; print(time.time())", timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    ahead = float(probe.stdout) - time.time()
+    assert abs(ahead - SHIFT_DAYS * 86_400) < 3600, f"faketime moved the clock {ahead} s"
+
+    run = shifted(
+        tool,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-n",
+        "2",
+        "--ignore",
+        str(Path(__file__).relative_to(ROOT)),
+        "tests",
+        timeout=3600,
+    )
+    lines = (run.stdout + run.stderr).splitlines()
+    tail = "\n".join(lines[-80:])
+    assert run.returncode == 0, f"the suite failed {SHIFT} ahead:\n{tail}"
+    summary = lines[-1]  # e.g. "== 2000 passed, 9 skipped in 250.00s =="
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, tail
