@@ -52,10 +52,10 @@ def days_ago(days: float, hour: int | None = None) -> datetime:
 
 
 def iso(moment: datetime | date) -> str:
-    """``moment`` as a client sends it: ``2026-03-01T12:00:00.000Z`` or ``2026-03-01``."""
+    """``moment`` as a client sends it: ``2026-03-01T12:00:00Z`` or ``2026-03-01``."""
     if not isinstance(moment, datetime):
         return moment.isoformat()
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="session")
