@@ -4,7 +4,9 @@ A test that sends a literal date passes on the day it is written and fails month
 when live ingestion refuses the date as older than the tenant's raw retention (90 days
 by default, 365 at most on plans) or a report's "last 30 days" no longer reaches it. This
 test runs the rest of the suite in a child pytest under libfaketime (Debian package
-``faketime``) with the wall clock moved ``SHIFT`` ahead, and asserts it passes.
+``faketime``) with the wall clock moved a year ahead, and asserts it passes; then the
+reports and exports again at the worst time of day and month for "today" and "this
+month": one minute after midnight UTC on the first of a month (also a year ahead).
 
 What moves: every ``time.time``/``datetime.now`` of the child and of the processes it
 starts (xdist workers, the uvicorn servers of the crash tests, the CLI), and SQLite's
@@ -24,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,9 +35,15 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIFT_DAYS = 365
-SHIFT = f"+{SHIFT_DAYS}d"
 #: set in the child run: this test never runs inside itself
 CHILD = "SHOPLENS_CLOCK_SHIFTED"
+
+
+def month_start_a_year_ahead() -> datetime:
+    """00:01 UTC on the first of the first month that starts a year or more from now."""
+    ahead = datetime.now(UTC) + timedelta(days=SHIFT_DAYS)
+    index = ahead.year * 12 + ahead.month  # the month after ``ahead``'s, counted from 0
+    return datetime(index // 12, index % 12 + 1, 1, 0, 1, tzinfo=UTC)
 
 
 def faketime() -> str:
@@ -48,11 +57,14 @@ def faketime() -> str:
     return tool
 
 
-def shifted(tool: str, *command: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, CHILD: "1"}
+def shifted(
+    tool: str, spec: str, *command: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``command`` under ``faketime -f spec`` (``+365d``, or ``@YYYY-MM-DD HH:MM:SS`` UTC)."""
+    env = {**os.environ, CHILD: "1", "TZ": "UTC"}
     env.pop("FAKETIME_DONT_FAKE_MONOTONIC", None)  # see TRICKY above
     return subprocess.run(
-        [tool, "-f", SHIFT, *command],
+        [tool, "-f", spec, *command],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -63,16 +75,29 @@ def shifted(tool: str, *command: str, timeout: float) -> subprocess.CompletedPro
 
 
 @pytest.mark.skipif(CHILD in os.environ, reason="already inside the shifted run")
-def test_the_suite_passes_a_year_from_now() -> None:
+@pytest.mark.parametrize(
+    ("when", "paths"),
+    [
+        pytest.param("year", ["tests"], id="a-year-ahead"),
+        pytest.param("month-start", ["tests/api", "tests/metrics", "tests/export"],
+                     id="a-month-start-just-after-midnight"),
+    ],
+)  # fmt: skip
+def test_the_suite_passes_with_the_clock_moved(when: str, paths: list[str]) -> None:
     tool = faketime()
+    if when == "year":
+        spec, expected = f"+{SHIFT_DAYS}d", time.time() + SHIFT_DAYS * 86_400
+    else:
+        start = month_start_a_year_ahead()
+        spec, expected = "@" + start.strftime("%Y-%m-%d %H:%M:%S"), start.timestamp()
     # The tool really moves this Python's clock (a no-op preload would prove nothing).
-    probe = shifted(tool, sys.executable, "-c", "import time; print(time.time())", timeout=60)
+    probe = shifted(tool, spec, sys.executable, "-c", "import time; print(time.time())", timeout=60)
     assert probe.returncode == 0, probe.stderr
-    ahead = float(probe.stdout) - time.time()
-    assert abs(ahead - SHIFT_DAYS * 86_400) < 3600, f"faketime moved the clock {ahead} s"
+    assert abs(float(probe.stdout) - expected) < 600, f"faketime {spec} gave {probe.stdout}"
 
     run = shifted(
         tool,
+        spec,
         sys.executable,
         "-m",
         "pytest",
@@ -83,11 +108,11 @@ def test_the_suite_passes_a_year_from_now() -> None:
         "2",
         "--ignore",
         str(Path(__file__).relative_to(ROOT)),
-        "tests",
+        *paths,
         timeout=3600,
     )
     lines = (run.stdout + run.stderr).splitlines()
     tail = "\n".join(lines[-80:])
-    assert run.returncode == 0, f"the suite failed {SHIFT} ahead:\n{tail}"
+    assert run.returncode == 0, f"the suite failed under faketime {spec}:\n{tail}"
     summary = lines[-1]  # e.g. "== 2000 passed, 9 skipped in 250.00s =="
     assert " passed" in summary and "failed" not in summary and "error" not in summary, tail
