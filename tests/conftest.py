@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,31 @@ os.environ["SHOPLENS_RETENTION_INTERVAL"] = "0"
 # No exchange-rate refresh from the internet (tests cannot reach it; the ones that refresh
 # point a provider at a local stand-in: tests/rates_provider.py).
 os.environ["SHOPLENS_RATES_PROVIDER"] = "none"
+
+# The one "now" of a test process. A date a test sends through a live route or expects
+# from one is relative to it, never a literal: live ingestion refuses events older than
+# the tenant's raw retention (90 days by default, 365 at most on plans) and the reports
+# count back from today, so a literal date ages out of both. Literal dates stay only
+# where nothing compares them with the clock (parsers, domain functions given ``now=``,
+# ``shoplens import``). tests/test_clock_shift.py runs the suite a year ahead to prove it.
+NOW = datetime.now(UTC)
+TODAY = NOW.date()
+
+
+def days_ago(days: float, hour: int | None = None) -> datetime:
+    """``NOW`` minus ``days`` days (UTC); at ``hour``:00 UTC of that day when given.
+
+    TRICKY: ``days_ago(n, hour=12)`` is more than ``n`` days old in the afternoon, so
+    keep a whole day of margin to a retention limit (e.g. 364 for a 365-day window)."""
+    moment = NOW - timedelta(days=days)
+    return moment if hour is None else moment.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def iso(moment: datetime | date) -> str:
+    """``moment`` as a client sends it: ``2026-03-01T12:00:00Z`` or ``2026-03-01``."""
+    if not isinstance(moment, datetime):
+        return moment.isoformat()
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="session")

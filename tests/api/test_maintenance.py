@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import TenantKeys, wait_stored
+from tests.conftest import NOW, TenantKeys, wait_stored
 
-NOW = datetime.now(UTC)
 BATCH = "/v1/api/analytics/ecommerce/batch"
 OVERVIEW = "/v1/api/analytics/ecommerce/overview"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shoplens.metrics.query_catalog import DIMENSIONS, METRICS
-from tests.conftest import TenantKeys, wait_stored
+from tests.conftest import NOW, TenantKeys, wait_stored
 
-NOW = datetime.now(UTC)
 HOSTILE = [
     "'; DROP TABLE events; --",
     "x') OR 1=1 --",

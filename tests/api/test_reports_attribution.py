@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import TenantKeys, wait_stored
+from tests.conftest import NOW, TenantKeys, wait_stored
 
 BASE = "/v1/api/analytics/ecommerce"
 ROUTE = f"{BASE}/attribution"
-NOW = datetime.now(UTC)
 P = NOW - timedelta(hours=1)  # every purchase
 
 SPRING = {"campaign": "spring", "source": "email", "medium": "newsletter"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from shoplens.ingest.columns import events_table, items_table
 from shoplens.ingest.event import Event, Item
 from shoplens.store import Store
-from tests.conftest import TenantKeys, wait_stored
+from tests.conftest import NOW, TenantKeys, wait_stored
 
 BASE = "/v1/api/analytics/ecommerce"
 BATCH = f"{BASE}/batch"
@@ -33,7 +33,6 @@ ROUTES = {
     "revenue-by-platform": "platforms",
     "revenue-by-country": "countries",
 }
-NOW = datetime.now(UTC)
 CENT = Decimal("0.01")
 
 SPRING = {"campaign": "spring-sale", "source": "email", "medium": "newsletter"}

@@ -19,14 +19,12 @@ from fastapi.testclient import TestClient
 from shoplens.ingest.columns import events_table
 from shoplens.ingest.event import Event
 from shoplens.store import Store
-from tests.conftest import TenantKeys, wait_stored
+from tests.conftest import NOW, TODAY, TenantKeys, wait_stored
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
 SETTINGS = "/analytics/settings"
 ROUTE = "/analytics/customers/segments"
 
-NOW = datetime.now(UTC)
-TODAY = NOW.date()
 MIDNIGHT = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC)
 
 # The documented rules, restated independently of shoplens.metrics.segments.
@@ -75,7 +73,7 @@ FIXTURE: list[dict[str, Any]] = [
     *bought("hib", 40.00, 91, 160),  # r2 f2
     *bought("hib3", 15.00, 61),  # r3 f1
     *bought("lost", 9.99, 181),  # r1 f1
-    *bought("lost2", 9.99, 300, 365),  # r1 f2
+    *bought("lost2", 9.99, 300, 364),  # r1 f2 (364: after noon, noon 365 days ago is too old)
     buy("", 999.00, 1),  # a guest: nobody's
     {
         "event_type": "view_item",

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from shoplens.ingest.columns import events_table
 from shoplens.ingest.event import Event
 from shoplens.store import Store
-from tests.conftest import TenantKeys, wait_stored
+from tests.conftest import NOW, TODAY, TenantKeys, wait_stored
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
 TOP = "/analytics/products/top"
@@ -32,8 +32,6 @@ GEO = "/analytics/geographic"
 ROUTES = [TOP, "/analytics/products/sku_1", CATEGORIES, TREND, CHANNELS, GEO]
 LIMITED = [TOP, CATEGORIES, CHANNELS, GEO]
 
-NOW = datetime.now(UTC)
-TODAY = NOW.date()
 MIDNIGHT = datetime(TODAY.year, TODAY.month, TODAY.day, tzinfo=UTC)
 SPRING = {"campaign": "spring-sale", "source": "email", "medium": "newsletter"}
 SUMMER = {"campaign": "summer", "source": "google", "medium": "cpc"}

@@ -9,18 +9,17 @@ import base64
 import gzip
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from shoplens.store import Store
-from tests.conftest import TenantKeys, padded, rows, wait_stored
+from tests.conftest import TenantKeys, days_ago, iso, padded, rows, wait_stored
 
 # Live ingestion refuses events older than the plan's retention (ingest.clock): recent times.
-RECENT = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
-RECENT_ISO = RECENT.isoformat().replace("+00:00", "Z")
+RECENT = days_ago(1).replace(microsecond=0)
+RECENT_ISO = iso(RECENT)
 
 SUCCESS = {"success": True}
 MESSAGE_LIMIT = 32 * 1024

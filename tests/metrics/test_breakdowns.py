@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,8 +29,7 @@ from shoplens.metrics.breakdowns import (
 from shoplens.metrics.period import Period, parse_period
 from shoplens.metrics.sql import EVENTS
 from shoplens.store import Store
-
-NOW = datetime.now(UTC)
+from tests.conftest import NOW
 
 
 def event(tenant_id: int, hours_ago: float, event_type: str = "purchase", **fields: Any) -> Event:

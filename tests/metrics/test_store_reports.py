@@ -21,8 +21,8 @@ from shoplens.meta import MetaStore, Tenant
 from shoplens.metrics import breakdowns, store_reports
 from shoplens.metrics.period import Period, parse_period
 from shoplens.store import Store
+from tests.conftest import NOW
 
-NOW = datetime.now(UTC)
 NOON = NOW.replace(hour=12, minute=0, second=0, microsecond=0)
 
 
