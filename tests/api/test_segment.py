@@ -395,7 +395,7 @@ def test_a_batch_sent_twice_counts_once_in_every_report_at_once(
     # Regression (issue 9, defect 3): an SDK resends a batch whose response it lost. Each
     # send lands in its own flush, so ReplacingMergeTree has not collapsed anything yet:
     # the ingest path itself must drop the resent messageIds.
-    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    now = iso(days_ago(0).replace(microsecond=0))
     common = {"userId": "u-1", "timestamp": now}
     batch = [
         {**common, "type": "page", "messageId": "m-page", "properties": {"path": "/"}},
