@@ -100,6 +100,15 @@ def test_no_operation_documents_the_422_the_server_never_answers(client: TestCli
     assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
+def test_operations_behind_a_key_say_how_to_send_it(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    for method, path, operation in operations(spec):
+        keyed = "401" in operation["responses"]
+        assert ("security" in operation) == keyed, f"{method.upper()} {path}"
+    assert "security" not in spec["paths"]["/api/analytics/track"]["post"]
+
+
 def test_a_bad_parameter_is_a_documented_400_not_a_422(
     client: TestClient, tenant: TenantKeys
 ) -> None:

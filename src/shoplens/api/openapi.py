@@ -170,9 +170,21 @@ def json_body(model: type | dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+#: How a key is sent (``shoplens.auth``); Segment's routes also take it as the Basic username.
+SECURITY_SCHEMES = {
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer pk_… (send events) or sk_… (also query and "
+        "administer)",
+    }
+}
+
+
 def build(app: FastAPI) -> dict[str, Any]:
-    """The app's OpenAPI document (cached): FastAPI's, with the body models' components
-    and without the 422 responses the server never answers."""
+    """The app's OpenAPI document (cached): FastAPI's, with the body models' components,
+    the key every operation that may answer 401 needs, and without the 422 responses the
+    server never answers."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -183,8 +195,12 @@ def build(app: FastAPI) -> dict[str, Any]:
     )
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            if "401" in responses:
+                operation["security"] = [{"apiKey": []}]
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    components = schema["components"].setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components.update(COMPONENTS)
