@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 
 from shoplens import __version__, plans
@@ -23,8 +24,8 @@ from shoplens.api import fraud as fraud_routes
 from shoplens.api import ingest as ingest_routes
 from shoplens.api import ingest_errors as ingest_errors_routes
 from shoplens.api import maintenance as maintenance_routes
-from shoplens.api import query as query_routes
 from shoplens.api import (
+    openapi,
     reports_attribution,
     reports_breakdowns,
     reports_core,
@@ -37,6 +38,7 @@ from shoplens.api import (
     reports_store,
     settings_rates,
 )
+from shoplens.api import query as query_routes
 from shoplens.api import segment as segment_routes
 from shoplens.api import system as system_routes
 from shoplens.api.deps import AppState, TenantCache
@@ -193,6 +195,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.include_router(system_routes.router)
     app.include_router(fraud_routes.router)
     app.include_router(settings_rates.router)
+    app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     return app
 
 
@@ -208,10 +211,27 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse({"ok": False, "error": message, "field": field}, status_code=400)
 
 
-async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     """Routing errors (404, 405) in the one error shape, keeping headers such as Allow."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return JSONResponse(
         {"ok": False, "error": str(exc.detail), "field": None},
         status_code=exc.status_code,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path.
+
+    TRICKY: Starlette answers a 405 from the first route whose path matches, so its
+    ``Allow`` names only that route's methods (``GET`` for ``/analytics/settings``, whose
+    ``PATCH`` is another route)."""
+    path, methods = request.scope["path"], set[str]()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods.update(route.methods)
+    return sorted(methods)

@@ -21,10 +21,11 @@ from fastapi.responses import StreamingResponse
 from shoplens import export
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, period_of
 from shoplens.auth import Principal
 
-router = APIRouter(tags=["export"])
+router = APIRouter(tags=["export"], responses=KEYED)
 
 
 def _started(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import AppState, read_json, state
 from shoplens.api.deps import secret_key as secret_key_dep
+from shoplens.api.openapi import FRAUD_SETTINGS_BODY, KEYED, errors, json_body
 from shoplens.api.params import V1_PERIOD, V1_PERIOD_DOCS, money, parse_limit, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
@@ -26,7 +27,7 @@ from shoplens.ingest.fraud_stats import ALL
 from shoplens.metrics import fraud as fraud_metrics
 from shoplens.metrics.period import Period
 
-router = APIRouter(tags=["fraud"])
+router = APIRouter(tags=["fraud"], responses=KEYED)
 
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000
@@ -130,7 +131,8 @@ def get_fraud_settings(
 
 @router.patch(
     "/v1/settings/fraud",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {}}}},
+    openapi_extra=json_body(FRAUD_SETTINGS_BODY),
+    responses=errors(413),
 )
 async def patch_fraud_settings(
     request: Request, principal: Principal = Depends(secret_key_dep)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from shoplens import plans
 from shoplens.api.deps import any_key, ingest_context, read_body, state
+from shoplens.api.openapi import INGEST, PUBLIC_INGEST, json_body
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.ingest import handlers
@@ -22,8 +23,6 @@ from shoplens.ingest.event import Event
 from shoplens.ingest.formats import core, decode, ecommerce, landing
 
 router = APIRouter(tags=["ingest"])
-
-_BODY = {"requestBody": {"required": True, "content": {"application/json": {}}}}
 
 
 def _iso(ms: int) -> str:
@@ -55,7 +54,8 @@ def _keeping_client_ids(client_ids: list[str | None]) -> handlers.ToEvent:
 @router.post(
     "/analytics/event",
     status_code=201,
-    openapi_extra=_BODY,
+    openapi_extra=json_body(core.CoreEventIn),
+    responses=INGEST,
     summary="Track one event (seeds 000/001; amounts in minor units)",
 )
 async def track_event(request: Request, principal: Principal = Depends(any_key)) -> JSONResponse:
@@ -70,7 +70,8 @@ async def track_event(request: Request, principal: Principal = Depends(any_key))
 @router.post(
     "/analytics/event/batch",
     status_code=201,
-    openapi_extra=_BODY,
+    openapi_extra=json_body(core.CoreBatchIn),
+    responses=INGEST,
     summary="Track several events; invalid ones are skipped and reported",
 )
 async def track_event_batch(
@@ -102,7 +103,8 @@ async def track_event_batch(
 
 @router.post(
     "/v1/api/analytics/ecommerce/track",
-    openapi_extra=_BODY,
+    openapi_extra=json_body(ecommerce.EcommerceIn),
+    responses=INGEST,
     summary="Send one ecommerce event (seed 002; amounts in major units)",
 )
 async def ecommerce_track(
@@ -118,7 +120,8 @@ async def ecommerce_track(
 
 @router.post(
     "/v1/api/analytics/ecommerce/batch",
-    openapi_extra=_BODY,
+    openapi_extra=json_body(ecommerce.BatchIn),
+    responses=INGEST,
     summary="Send up to 100 ecommerce events; invalid ones are skipped and reported",
 )
 async def ecommerce_batch(
@@ -146,7 +149,8 @@ async def ecommerce_batch(
 
 @router.post(
     "/api/analytics/track",
-    openapi_extra=_BODY,
+    openapi_extra=json_body(landing.LandingIn),
+    responses=PUBLIC_INGEST,
     summary="Public landing-page tracker (seed 004): no key, tenant in the body",
 )
 async def landing_track(request: Request) -> dict[str, Any]:

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key, state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import iso_ms, parse_limit
 from shoplens.auth import Principal
 from shoplens.ingest.rejections import Rejection
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(tags=["ingest"], responses=KEYED)
 
 
 def _shaped(rejection: Rejection) -> dict[str, Any]:

@@ -17,10 +17,11 @@ from fastapi import APIRouter, Depends, Request
 from shoplens import deletion, plans, retention
 from shoplens.api.deps import read_json, state
 from shoplens.api.deps import secret_key as secret_key_dep
+from shoplens.api.openapi import KEYED, RETENTION_BODY, errors, json_body
 from shoplens.auth import Principal
 from shoplens.errors import NotFound
 
-router = APIRouter(tags=["data controls"])
+router = APIRouter(tags=["data controls"], responses=KEYED)
 
 
 @router.delete("/v1/api/analytics/user/{userId}", summary="Delete every event of one user")
@@ -37,7 +38,9 @@ def delete_user(
 
 
 @router.get(
-    "/v1/api/analytics/user/{userId}/deletion", summary="Status of the user's latest deletion"
+    "/v1/api/analytics/user/{userId}/deletion",
+    summary="Status of the user's latest deletion",
+    responses=errors(404),
 )
 def deletion_status(
     userId: str,  # the seed's parameter name
@@ -68,7 +71,12 @@ def get_settings(
     return _settings_body(request, principal)
 
 
-@router.patch("/analytics/settings", summary="Change retention (days), within the plan")
+@router.patch(
+    "/analytics/settings",
+    summary="Change retention (days), within the plan",
+    openapi_extra=json_body(RETENTION_BODY),
+    responses=errors(413),
+)
 async def patch_settings(
     request: Request, principal: Principal = Depends(secret_key_dep)
 ) -> dict[str, Any]:

@@ -13,17 +13,17 @@ from fastapi import APIRouter, Depends, Request
 from shoplens import retention
 from shoplens.api.deps import read_json, state
 from shoplens.api.deps import secret_key as secret_key_dep
+from shoplens.api.openapi import KEYED, QUERY_BODY, errors, json_body
 from shoplens.auth import Principal
 from shoplens.metrics import query
 
-router = APIRouter(tags=["custom query"])
-
-_BODY = {"requestBody": {"required": True, "content": {"application/json": {}}}}
+router = APIRouter(tags=["custom query"], responses=KEYED)
 
 
 @router.post(
     "/analytics/query",
-    openapi_extra=_BODY,
+    openapi_extra=json_body(QUERY_BODY),
+    responses=errors(413),
     summary="Custom metric query: metrics x dimensions, filters, comparison, pagination",
 )
 async def custom_query(

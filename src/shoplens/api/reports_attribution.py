@@ -13,11 +13,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from shoplens.api.deps import secret_key, state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import V1_PERIOD, V1_PERIOD_DOCS, json_values, period_of
 from shoplens.auth import Principal
 from shoplens.metrics import attribution
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=KEYED)
 
 PATH = "/v1/api/analytics/ecommerce/attribution"
 

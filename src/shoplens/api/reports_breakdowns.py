@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from shoplens.api.deps import secret_key, state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import V1_PERIOD, V1_PERIOD_DOCS, json_values, parse_limit, period_of
 from shoplens.auth import Principal
 from shoplens.metrics import breakdowns
 from shoplens.metrics.breakdowns import BREAKDOWNS, MAX_LIMIT, Breakdown
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=KEYED)
 
 PREFIX = "/v1/api/analytics/ecommerce"
 

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from shoplens import __version__
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
@@ -64,7 +65,7 @@ def _minutes(value: str | None) -> int:
     return int(value)
 
 
-@router.get("/analytics/realtime")
+@router.get("/analytics/realtime", responses=KEYED)
 def realtime(
     request: Request,
     principal: Principal = Depends(secret_key_dep),
@@ -92,7 +93,7 @@ def realtime(
     }
 
 
-@router.get("/analytics/customers", dependencies=[CORE_PERIOD_DOCS])
+@router.get("/analytics/customers", dependencies=[CORE_PERIOD_DOCS], responses=KEYED)
 def customers(
     request: Request,
     principal: Principal = Depends(secret_key_dep),

@@ -19,13 +19,14 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import V1_PERIOD, V1_PERIOD_DOCS, money, optional_period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
 from shoplens.metrics import customers
 from shoplens.metrics.period import Period
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=KEYED)
 
 _DIGITS = re.compile(r"\d{1,9}", re.ASCII)
 

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import (
     CORE_PERIOD,
     CORE_PERIOD_DOCS,
@@ -37,7 +38,7 @@ from shoplens.metrics import funnel as funnels
 from shoplens.metrics.funnel_steps import parse_order, parse_steps_text, parse_window, window_text
 from shoplens.metrics.period import Period
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=KEYED)
 
 
 def _declare_funnel(

@@ -21,12 +21,13 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.openapi import KEYED
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest, Forbidden
 from shoplens.meta import Tenant
 from shoplens.metrics import landing
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=KEYED)
 
 _TENANT_ID = re.compile(r"\d{1,19}", re.ASCII)
 

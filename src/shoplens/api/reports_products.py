@@ -20,17 +20,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from shoplens import catalog
 from shoplens.api.deps import read_body, state
 from shoplens.api.deps import secret_key as secret_key_dep
+from shoplens.api.openapi import CATALOG_BODY, KEYED, errors, json_body
 from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, parse_limit, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest, NotFound
 from shoplens.metrics import products
 from shoplens.metrics.products import StockLevel
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], responses=KEYED)
 _MAX_THRESHOLD = 10**9
 
 
-@router.put("/v1/catalog/products")
+@router.put("/v1/catalog/products", openapi_extra=json_body(CATALOG_BODY), responses=errors(413))
 async def put_products(
     request: Request, principal: Principal = Depends(secret_key_dep)
 ) -> dict[str, Any]:
@@ -41,7 +42,7 @@ async def put_products(
     return {"ok": True, "upserted": count}
 
 
-@router.get("/v1/catalog/products/{product_id:path}")
+@router.get("/v1/catalog/products/{product_id:path}", responses=errors(404))
 def get_product(
     request: Request, product_id: str, principal: Principal = Depends(secret_key_dep)
 ) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def get_product(
     return found.to_json(principal.tenant.base_currency)
 
 
-@router.delete("/v1/catalog/products/{product_id:path}")
+@router.delete("/v1/catalog/products/{product_id:path}", responses=errors(404))
 def delete_product(
     request: Request, product_id: str, principal: Principal = Depends(secret_key_dep)
 ) -> dict[str, Any]:

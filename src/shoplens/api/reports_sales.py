@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import (
     CORE_PERIOD,
     CORE_PERIOD_DOCS,
@@ -40,7 +41,7 @@ from shoplens.ingest.money import currency_code
 from shoplens.metrics import fraud, sales
 from shoplens.metrics.parallel import gather
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=KEYED)
 
 
 @router.get("/analytics/sales", dependencies=[CORE_PERIOD_DOCS])

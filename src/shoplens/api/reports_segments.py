@@ -18,11 +18,12 @@ from fastapi import APIRouter, Depends, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.openapi import KEYED
 from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, period_of
 from shoplens.auth import Principal
 from shoplens.metrics import segments as rfm
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=KEYED)
 
 _TIME_RANGE = "today|week|month|quarter|year|custom (default: last 30 days)"
 _DATE = "YYYY-MM-DD, with time_range=custom"

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import secret_key as secret_key_dep
 from shoplens.api.deps import state
+from shoplens.api.openapi import KEYED, errors
 from shoplens.api.params import CORE_PERIOD, CORE_PERIOD_DOCS, parse_limit, period_of
 from shoplens.auth import Principal
 from shoplens.errors import BadRequest
@@ -33,7 +34,7 @@ from shoplens.metrics.sales import aov
 from shoplens.metrics.store_reports import SORT_BY, ProductStats
 from shoplens.store import Store
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=KEYED)
 
 TOP_DEFAULT_LIMIT = 10
 LIST_DEFAULT_LIMIT = 20
@@ -88,7 +89,12 @@ def products_top(
     }
 
 
-@router.get("/analytics/products/{product_id:path}", dependencies=[CORE_PERIOD_DOCS])
+# 404: an id the path converter cannot match (a newline in it) is an unknown path.
+@router.get(
+    "/analytics/products/{product_id:path}",
+    dependencies=[CORE_PERIOD_DOCS],
+    responses=errors(404),
+)
 def product_detail(
     product_id: str,
     request: Request,

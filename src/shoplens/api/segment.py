@@ -18,19 +18,19 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from shoplens.api.deps import AppState, ingest_context, read_body, state
+from shoplens.api.openapi import INGEST, json_body
 from shoplens.auth import Principal, parse_bearer
 from shoplens.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shoplens.ingest.event import Event
 from shoplens.ingest.formats import segment
 
-router = APIRouter(tags=["segment"])
+router = APIRouter(tags=["segment"], responses=INGEST)
 
 SUCCESS = {"success": True}
 MISSING_KEY = (
     "Missing write key: send it as the HTTP Basic username, as writeKey in the body, "
     "or as Authorization: Bearer <key>"
 )
-_BODY = {"requestBody": {"required": True, "content": {"application/json": {}}}}
 _SUMMARIES = {
     "track": "Segment track call: an action, e-commerce spec names mapped to ecommerce types",
     "page": "Segment page call: stored as page_view",
@@ -134,7 +134,7 @@ for _call in segment.CALLS:
         _call_route(_call),
         methods=["POST"],
         summary=_SUMMARIES[_call],
-        openapi_extra=_BODY,
+        openapi_extra=json_body(segment.MessageIn),
     )
     # analytics.js posts to one-letter paths (/v1/t, /v1/p, …) under its apiHost.
     router.add_api_route(
@@ -145,6 +145,6 @@ router.add_api_route(
     segment_batch,
     methods=["POST"],
     summary="Segment batch: valid messages stored, invalid ones reported in /v1/ingest/errors",
-    openapi_extra=_BODY,
+    openapi_extra=json_body(segment.BatchIn),
 )
 router.add_api_route("/v1/b", segment_batch, methods=["POST"], include_in_schema=False)

@@ -16,14 +16,17 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shoplens.api.deps import read_json, state
 from shoplens.api.deps import secret_key as secret_key_dep
+from shoplens.api.openapi import KEYED, RATES_BODY, errors, json_body
 from shoplens.auth import Principal
 from shoplens.ingest import rates_store
 from shoplens.ingest.rates import QUOTE, date_of_day, day_number, parse_date, parse_json
 
-router = APIRouter(tags=["settings"])
+router = APIRouter(tags=["settings"], responses=KEYED)
 
 
-@router.put("/v1/settings/exchange-rates")
+@router.put(
+    "/v1/settings/exchange-rates", openapi_extra=json_body(RATES_BODY), responses=errors(413)
+)
 async def put_exchange_rates(
     request: Request, principal: Principal = Depends(secret_key_dep)
 ) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from shoplens.api.deps import secret_key, state
+from shoplens.api.openapi import KEYED
 from shoplens.auth import Principal
 
 router = APIRouter(tags=["system"])
@@ -32,7 +33,7 @@ async def healthz(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/tenant", summary="The tenant a secret key belongs to")
+@router.get("/v1/tenant", summary="The tenant a secret key belongs to", responses=KEYED)
 async def current_tenant(principal: Principal = Depends(secret_key)) -> dict[str, Any]:
     tenant = principal.tenant
     return {
