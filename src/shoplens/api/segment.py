@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from shoplens.api.deps import AppState, ingest_context, read_body, state
+from shoplens.api.deps import AppState, check_json_depth, ingest_context, read_body, state
 from shoplens.auth import Principal, parse_bearer
 from shoplens.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shoplens.ingest.event import Event
@@ -74,6 +74,7 @@ def _inflated(request: Request, body: bytes, limit: int) -> bytes:
         raise BadRequest("Request body is not valid gzip") from None
     if len(data) > limit:
         raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
+    check_json_depth(data)  # read_body checked the compressed bytes only
     return data
 
 

@@ -46,3 +46,5 @@ def decode(body: bytes | msgspec.Raw, into: type[T], prefix: str = "") -> T:
         raise BadRequest(f"{field or 'body'}: {reason}", field=field or None) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"Request body is not valid JSON: {exc}", field=prefix or None) from None
+    except RecursionError:  # HTTP bodies are depth-checked first (api.deps.check_json_depth)
+        raise BadRequest("Request body is nested too deeply", field=prefix or "body") from None
