@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -10,7 +11,13 @@ from typing import Any
 
 from shoplens.ingest.columns import events_table
 from shoplens.ingest.context import IngestContext
-from shoplens.ingest.dedup import ClientIdDedup, EventDedup, TransactionDedup, client_key
+from shoplens.ingest.dedup import (
+    ClientIdDedup,
+    EventDedup,
+    TransactionDedup,
+    client_key,
+    transaction_key,
+)
 from shoplens.ingest.event import Event
 from shoplens.ingest.normalize import event_id
 from shoplens.meta import Tenant
@@ -157,6 +164,57 @@ def test_entries_older_than_the_window_are_pruned() -> None:
     dedup.claim([], now_ms=T0 + 2 * HOUR_MS)
 
     assert len(dedup) == 0
+
+
+def test_memory_per_purchase_does_not_grow_with_the_transaction_ids_length() -> None:
+    # 2,048-character transaction ids (the string cap) once cost ~3 KB a purchase: the
+    # index kept the (tenant, type, id) tuples with the ids themselves.
+    dedup, purchases = TransactionDedup(), 5_000
+
+    def fill() -> None:
+        batch = [event(1, transaction_id=f"{n:06d}" + "x" * 2_042) for n in range(purchases)]
+        assert len(dedup.claim(batch, now_ms=T0)) == purchases
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fill()
+        per_purchase = (tracemalloc.get_traced_memory()[0] - before) / purchases
+    finally:
+        tracemalloc.stop()
+    assert len(dedup) == purchases
+    assert per_purchase < 200, per_purchase  # a 64-bit key and a time in a dict slot
+
+
+def test_the_index_keeps_at_most_max_entries_forgetting_the_oldest_first() -> None:
+    dedup = TransactionDedup(max_entries=100)
+    for n in range(250):
+        dedup.claim([event(1, transaction_id=f"T-{n}", at=T0 + n)], now_ms=T0 + n)
+    assert len(dedup) == 100
+    assert dedup.claim([event(1, transaction_id="T-249")], now_ms=T0 + 300) == []  # newest
+    assert dedup.claim([event(1, transaction_id="T-150")], now_ms=T0 + 300) == []
+    assert len(dedup.claim([event(1, transaction_id="T-149")], now_ms=T0 + 300)) == 1  # gone
+
+
+def test_a_claim_refreshes_an_entry_so_eviction_takes_the_least_recently_claimed() -> None:
+    dedup = TransactionDedup(max_entries=2)
+    dedup.claim([event(1, transaction_id="old")], now_ms=T0)
+    dedup.claim([event(1, transaction_id="mid")], now_ms=T0 + 1)
+    assert dedup.claim([event(1, transaction_id="old")], now_ms=T0 + 2) == []  # a retry
+    dedup.claim([event(1, transaction_id="new")], now_ms=T0 + 3)  # evicts "mid"
+    assert dedup.claim([event(1, transaction_id="old")], now_ms=T0 + 4) == []
+    assert len(dedup.claim([event(1, transaction_id="mid")], now_ms=T0 + 5)) == 1
+
+
+def test_transaction_keys_depend_on_tenant_type_and_id() -> None:
+    keys = {
+        transaction_key(1, "purchase", "T-1"),
+        transaction_key(2, "purchase", "T-1"),
+        transaction_key(1, "refund", "T-1"),
+        transaction_key(1, "purchase", "T-2"),
+        transaction_key(12, "purchase", ":T-2"),
+    }
+    assert len(keys) == 5 and all(0 <= key < 2**64 for key in keys)
 
 
 # rebuilt from the store --------------------------------------------------------------------
