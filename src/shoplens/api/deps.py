@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-import numpy as np
 from fastapi import Request
 
 from shoplens.api.limits import RequestLimits
@@ -16,6 +14,7 @@ from shoplens.auth import KeyVerifier, Principal, parse_bearer, require_secret
 from shoplens.config import Settings
 from shoplens.errors import BadRequest, PayloadTooLarge
 from shoplens.ingest.context import IngestContext, Limits, browser_request
+from shoplens.ingest.formats import check_json_depth
 from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
@@ -113,33 +112,10 @@ def ingest_context(request: Request, tenant: Tenant) -> IngestContext:
     )
 
 
-#: JSON nested deeper than this (objects and arrays) is refused before any decoder sees it
-MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_OPENERS, _CLOSERS = (ord("["), ord("{")), (ord("]"), ord("}"))
-
-
-def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
-    """400 naming ``body`` when ``body``'s JSON nests deeper than ``limit``.
-
-    TRICKY: every JSON decoder we use recurses per level (msgspec, the stdlib's) and raises
-    ``RecursionError`` near the interpreter's limit (~1,000 levels): a 500 from a 4 KB body.
-    Bodies with fewer brackets than the limit cannot nest past it (the common case, one
-    ``count`` each); others have their strings blanked (brackets in text do not nest) and
-    the depth is the running sum of openers minus closers, vectorized.
-    """
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return
-    codes = np.frombuffer(_JSON_STRING.sub(b'""', body), dtype=np.uint8)
-    steps = np.isin(codes, _OPENERS).astype(np.int32) - np.isin(codes, _CLOSERS)
-    if len(steps) and int(np.cumsum(steps).max()) > limit:
-        raise BadRequest(f"Request body is nested deeper than {limit} levels", field="body")
-
-
 async def read_body(request: Request) -> bytes:
     """The request body, refusing (413) anything over the request size limit — checked on
     the declared length and while reading, so a lying client cannot make us buffer more —
-    and (400) JSON nested deeper than ``MAX_JSON_DEPTH`` (``check_json_depth``)."""
+    and (400) JSON nested deeper than ``MAX_JSON_DEPTH`` (``formats.check_json_depth``)."""
     limit = state(request).limits.max_request_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from shoplens.api.deps import AppState, check_json_depth, ingest_context, read_body, state
+from shoplens.api.deps import AppState, ingest_context, read_body, state
 from shoplens.auth import Principal, parse_bearer
 from shoplens.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shoplens.ingest.event import Event
-from shoplens.ingest.formats import segment
+from shoplens.ingest.formats import check_json_depth, segment
 
 router = APIRouter(tags=["segment"])
 
