@@ -339,6 +339,34 @@ def test_the_same_client_id_in_two_tenants_is_two_events() -> None:
     assert ids(dedup.claim([mine, theirs], now_ms=T0)) == ids([mine, theirs])
 
 
+def test_the_client_id_arrays_keep_at_most_max_keys_forgetting_the_oldest_slices() -> None:
+    dedup = ClientIdDedup(window_hours=24, slices=24, max_keys=250)
+    for hour in range(5):  # 100 ids an hour; each hour merges the previous one
+        now = T0 + hour * HOUR_MS
+        dedup.claim([client_event(1, f"h{hour}-{i}", at=now) for i in range(100)], now_ms=now)
+    assert len(dedup) == 250 + 100  # the arrays at their bound, hour 4 still in the set
+    now = T0 + 4 * HOUR_MS
+    # hours 2 and 3 (and half of hour 1) are remembered; hour 0 is forgotten first
+    assert dedup.claim([client_event(1, f"h3-{i}", at=now) for i in range(100)], now_ms=now) == []
+    assert dedup.claim([client_event(1, f"h2-{i}", at=now) for i in range(100)], now_ms=now) == []
+    forgotten = [client_event(1, f"h0-{i}", at=now) for i in range(100)]
+    assert ids(dedup.claim(forgotten, now_ms=now)) == ids(forgotten)
+
+
+def test_a_burst_within_one_slice_is_merged_early_and_stays_bounded() -> None:
+    dedup = ClientIdDedup(window_hours=24, slices=24, max_keys=1_000, hot_max_keys=100)
+    burst = [client_event(1, f"b-{i}") for i in range(5_000)]
+    for start in range(0, 5_000, 50):  # requests of 50 events
+        assert len(dedup.claim(burst[start : start + 50], now_ms=T0)) == 50  # all new
+    assert len(dedup._hot) < 100 and len(dedup._keys) <= 1_000  # the bound is the point
+    remembered = len(dedup)
+    # Within one slice there is no age to evict by: which ids stay is arbitrary, but every
+    # one the index still counts is still dropped when resent, and no other.
+    assert 1_000 <= remembered < 1_100
+    resent = [client_event(1, f"b-{i}") for i in range(5_000)]
+    assert len(dedup.claim(resent, now_ms=T0)) == 5_000 - remembered
+
+
 def test_ids_are_remembered_across_slices_for_the_whole_window() -> None:
     dedup = ClientIdDedup(window_hours=24, slices=24)
     dedup.claim([client_event(1, f"m-{i}") for i in range(100)], now_ms=T0)

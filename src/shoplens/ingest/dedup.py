@@ -30,6 +30,7 @@ from shoplens.ingest.event import DEDUPLICATED_TYPES, Event
 from shoplens.store import Store
 
 __all__ = [
+    "MAX_CLIENT_IDS",
     "MAX_TRANSACTIONS",
     "ClientIdDedup",
     "EventDedup",
@@ -70,8 +71,8 @@ class TransactionDedup:
 
     Keys are digests (``transaction_key``), so an entry costs the same for any id length;
     at most ``max_entries`` are kept, the least recently claimed evicted first (the dict is
-    kept in claim order). An evicted order's retry within the window is stored again, and
-    only ReplacingMergeTree's merge collapses it — the price of a bounded index.
+    kept in claim order). An evicted order's retry within the window is stored again (only
+    a retry under the same client id is still caught) — the price of a bounded index.
     """
 
     def __init__(self, window_hours: float = 24.0, max_entries: int = MAX_TRANSACTIONS) -> None:
@@ -146,6 +147,12 @@ class TransactionDedup:
         self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
 
 
+#: client ids remembered at most (12 bytes each: ~240 MB), and at most in the current
+#: slice's set (~80 bytes each: ~80 MB) before it is merged early
+MAX_CLIENT_IDS = 20_000_000
+MAX_HOT_CLIENT_IDS = 1_000_000
+
+
 def client_key(event: Event) -> int | None:
     """The 64-bit key of an event whose id came from the client, else None.
 
@@ -169,11 +176,24 @@ class ClientIdDedup:
     a lookup is a binary search. The merge also drops the slices that left the window, so
     a key is remembered for the window plus at most one slice. Cost (docs/architecture.md):
     12 bytes per key in the arrays, ~80 in the current slice's set; one merge per slice.
+
+    Bounded: the set is merged early when it reaches ``hot_max_keys``, and the arrays keep
+    at most ``max_keys`` keys — past that the keys of the oldest slices are forgotten
+    first (their retries are stored again; ReplacingMergeTree's merge is the backstop).
     """
 
-    def __init__(self, window_hours: float = 24.0, slices: int = 24) -> None:
+    def __init__(
+        self,
+        window_hours: float = 24.0,
+        slices: int = 24,
+        *,
+        max_keys: int = MAX_CLIENT_IDS,
+        hot_max_keys: int = MAX_HOT_CLIENT_IDS,
+    ) -> None:
         self.window_ms = int(window_hours * 3600 * 1000)
         self.slice_ms = max(1, self.window_ms // slices)
+        self.max_keys = max_keys
+        self.hot_max_keys = min(hot_max_keys, max_keys)
         self._slices_kept = slices + 1
         self._hot: set[int] = set()
         self._hot_slice = -1
@@ -201,6 +221,7 @@ class ClientIdDedup:
                 # the arrays is dropped at the next merge, this one is in the set.
                 self._hot.add(key)
             kept.append(event)
+        self._bound_hot()
         return kept
 
     def release(self, events: Iterable[Event]) -> None:
@@ -221,6 +242,7 @@ class ClientIdDedup:
             key = client_key(event)
             if key is not None:
                 self._hot.add(key)
+        self._bound_hot()
 
     def load(self, store: Store, now_ms: int | None = None) -> int:
         """Rebuild from the store: the client ids of every event received within the window."""
@@ -261,11 +283,19 @@ class ClientIdDedup:
     def _rotate(self, current: int) -> None:
         if current == self._hot_slice:
             return
+        self._merge_hot(current)
+        self._hot_slice = current
+
+    def _bound_hot(self) -> None:
+        """Merge the current slice's set early once it holds ``hot_max_keys`` keys."""
+        if len(self._hot) >= self.hot_max_keys:
+            self._merge_hot(self._hot_slice)
+
+    def _merge_hot(self, current: int) -> None:
         if self._hot:
             keys = np.sort(np.fromiter(self._hot, dtype=np.uint64, count=len(self._hot)))
             self._merge(keys, np.full(len(keys), self._hot_slice, dtype=np.uint32), current)
             self._hot = set()
-        self._hot_slice = current
 
     def _merge(self, keys: Keys, slice_of: Slices, current: int) -> None:
         """Add sorted ``keys`` to the sorted arrays; drop the slices that left the window."""
@@ -284,6 +314,18 @@ class ClientIdDedup:
         self._slice_of = np.empty(len(new), dtype=np.uint32)
         self._keys[at], self._keys[~new] = keys, old_keys
         self._slice_of[at], self._slice_of[~new] = slice_of, old_slices
+        self._trim()
+
+    def _trim(self) -> None:
+        """Forget the keys of the oldest slices until at most ``max_keys`` are left."""
+        over = len(self._keys) - self.max_keys
+        if over <= 0:
+            return
+        threshold = np.partition(self._slice_of, over - 1)[over - 1]
+        drop = self._slice_of < threshold
+        ties = np.flatnonzero(self._slice_of == threshold)[: over - int(drop.sum())]
+        drop[ties] = True
+        self._keys, self._slice_of = self._keys[~drop], self._slice_of[~drop]
 
 
 class EventDedup:
