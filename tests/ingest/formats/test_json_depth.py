@@ -39,3 +39,17 @@ def test_decode_turns_a_recursion_error_into_a_400() -> None:
     with pytest.raises(BadRequest) as caught:
         decode(nested(5_000), dict[str, msgspec.Raw])
     assert caught.value.field == "body" and "nested too deeply" in caught.value.message
+
+
+def test_escaped_quotes_and_backslashes_do_not_open_or_close_strings() -> None:
+    # An escaped quote keeps the string open: its brackets are text.
+    text = json.dumps({"a": 'say "' + "[" * 5_000, "b": 1}).encode()
+    assert b'\\"' in text
+    check_json_depth(text)
+    # An escaped backslash right before the closing quote closes the string: what follows
+    # is structure, and nesting there counts.
+    tail = json.dumps("dir\\").encode()  # "dir\\"
+    assert tail.endswith(b'\\\\"')
+    with pytest.raises(BadRequest):
+        check_json_depth(b'{"a":' + tail + b',"b":' + nested(MAX_JSON_DEPTH + 1) + b"}")
+    check_json_depth(b'{"a":' + tail + b',"b":' + nested(MAX_JSON_DEPTH - 1) + b"}")

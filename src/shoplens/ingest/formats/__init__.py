@@ -29,8 +29,9 @@ class ContextIn(msgspec.Struct):
 
 #: JSON nested deeper than this (objects and arrays) is refused before any decoder sees it
 MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_OPENERS, _CLOSERS = (ord("["), ord("{")), (ord("]"), ord("}"))
+_QUOTE = ord('"')
+_STEP = np.zeros(256, dtype=np.int8)  # +1 for an opener, -1 for a closer, by byte value
+_STEP[[ord("["), ord("{")]], _STEP[[ord("]"), ord("}")]] = 1, -1
 
 
 def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH, what: str = "Request body") -> None:
@@ -39,14 +40,21 @@ def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH, what: str = "Requ
     TRICKY: every JSON decoder we use recurses per level (msgspec, the stdlib's) and raises
     ``RecursionError`` near the interpreter's limit (~1,000 levels): a 500 from a 4 KB body.
     Bodies with fewer brackets than the limit cannot nest past it (the common case, one
-    ``count`` each); others have their strings blanked (brackets in text do not nest) and
-    the depth is the running sum of openers minus closers, vectorized.
+    ``count`` each). Otherwise, vectorized: drop escaped backslashes then escaped quotes
+    (so every quote left opens or closes a string), mask what lies between an odd and an
+    even quote (brackets in text do not nest), and the depth is the running sum of
+    openers minus closers: about one msgspec decode of the body (measured on a 415 KB batch
+    of 1,700 events: 6-10 ms, the decode 4-9 ms, on this shared machine).
     """
     if body.count(b"[") + body.count(b"{") <= limit:
         return
-    codes = np.frombuffer(_JSON_STRING.sub(b'""', body), dtype=np.uint8)
-    steps = np.isin(codes, _OPENERS).astype(np.int32) - np.isin(codes, _CLOSERS)
-    if len(steps) and int(np.cumsum(steps).max()) > limit:
+    plain = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    codes = np.frombuffer(plain, dtype=np.uint8)
+    # the count of quotes so far, mod 256 (its parity is all that matters): odd = in a string
+    in_string = np.cumsum(codes == _QUOTE, dtype=np.uint8) & 1
+    steps = _STEP[codes]
+    steps[in_string.view(bool)] = 0
+    if int(np.cumsum(steps, dtype=np.int32).max()) > limit:
         raise BadRequest(f"{what} is nested deeper than {limit} levels", field="body")
 
 
