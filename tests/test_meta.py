@@ -231,3 +231,9 @@ def test_data_survives_reopening(path: Path) -> None:
         assert reopened.get_setting(tenant.id, "k") == [1]
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize("tenant_id", [2**64, 2**63, 2**32, 0, -1, -(2**64)])
+def test_a_tenant_id_no_table_can_hold_names_no_tenant(meta: MetaStore, tenant_id: int) -> None:
+    # Past 64 bits the SQLite driver raised OverflowError; past 32 no ClickHouse row holds it.
+    assert meta.tenant(tenant_id) is None

@@ -74,6 +74,10 @@ def utcnow_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+#: the largest tenant id: ``tenant_id`` is ``UInt32`` in every ClickHouse table
+MAX_TENANT_ID = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class Tenant:
     id: int
@@ -132,6 +136,8 @@ class MetaStore:
         return tenant
 
     def tenant(self, tenant_id: int) -> Tenant | None:
+        if not 0 < tenant_id <= MAX_TENANT_ID:  # SQLite raises OverflowError past 64 bits
+            return None
         rows = self._all("SELECT * FROM tenants WHERE id = ?", (tenant_id,))
         return Tenant(**dict(rows[0])) if rows else None
 

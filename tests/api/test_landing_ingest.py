@@ -139,6 +139,20 @@ def test_unknown_tenant_is_400_naming_tenant_id(client: TestClient) -> None:
     }
 
 
+@pytest.mark.parametrize("tenant_id", [2**64, 2**63, 2**32, 0, -1, -(2**63) - 1])
+def test_a_tenant_id_out_of_range_is_400_naming_tenant_id(
+    client: TestClient, tenant_id: int
+) -> None:
+    # 2**64 once reached SQLite as a parameter: OverflowError, a 500 on the keyless route.
+    response = client.post(TRACK, json={"tenant_id": tenant_id, "event_type": "pageview"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "ok": False,
+        "error": "tenant_id must be between 1 and 4294967295",
+        "field": "tenant_id",
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "error", "field"),
     [

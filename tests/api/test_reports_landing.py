@@ -239,7 +239,9 @@ def test_missing_or_unknown_key_is_unauthorized(
     assert client.get(analytics("abc") + suffix).status_code == 401
 
 
-@pytest.mark.parametrize("bad", ["abc", "1.0", "-1", "+1", "1e3", "%201", "0x10"])
+@pytest.mark.parametrize(
+    "bad", ["abc", "1.0", "-1", "+1", "1e3", "%201", "0x10", str(2**64), "9" * 400]
+)
 @pytest.mark.parametrize("suffix", ["", "/today"])
 def test_non_integer_tenant_id_is_a_400_naming_it(
     client: TestClient, tenant: TenantKeys, bad: str, suffix: str

@@ -22,7 +22,7 @@ from shoplens.ingest.event import Event
 from shoplens.ingest.stages import Facts, build_stages
 from shoplens.meta import MetaStore, Tenant
 from shoplens.store import Store
-from tests.conftest import TenantKeys, rows, wait_stored
+from tests.conftest import TenantKeys, assert_bad_request, rows, stored_events, wait_stored
 
 RECEIVED_AT = 1_763_900_000_000  # 2025-11-23T12:13:20Z
 MINUTE_MS = 60_000
@@ -337,3 +337,101 @@ def test_an_event_older_than_the_retention_is_a_400_live_and_accepted_in_a_batch
     ]
     wait_stored(client)
     assert [r["event_name"] for r in stored(store, keys.id)] == ["ok"]
+
+
+# -- time range ---------------------------------------------------------------------------
+
+
+def test_a_sent_at_decades_after_the_timestamp_is_a_400_naming_sent_at() -> None:
+    # Both in range, but the correction would place the event before 1970.
+    with pytest.raises(BadRequest) as caught:
+        run(0, sent_at=RECEIVED_AT + HOUR_MS)
+    assert caught.value.field == "sentAt"
+    assert "before" not in caught.value.message and "1970-01-01" in caught.value.message
+
+
+def unlimited_enterprise(client: TestClient, make_tenant: Callable[..., TenantKeys]) -> TenantKeys:
+    """An enterprise tenant that keeps raw events forever: no retention refusal hides a bad
+    time behind "older than the retention window"."""
+    keys = make_tenant("Forever", plan="enterprise")
+    forever = {"retention": {"rawEvents": None, "aggregatedMetrics": None}}
+    assert client.patch("/analytics/settings", headers=keys.sk, json=forever).status_code == 200
+    return keys
+
+
+def test_an_absurd_sent_at_is_a_400_and_the_purchase_retried_without_it_is_stored(
+    client: TestClient, make_tenant: Callable[..., TenantKeys], store: Store
+) -> None:
+    keys = unlimited_enterprise(client, make_tenant)
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    purchase = {
+        "event_type": "purchase",
+        "transaction_id": "absurd-1",
+        "revenue": 10,
+        "currency": "USD",
+        "timestamp": now,
+    }
+    track = "/v1/api/analytics/ecommerce/track"
+    # 1.18e21 as a JSON integer: once a 500 from the WAL encoder with the claim kept.
+    response = client.post(
+        track, headers=keys.pk, json={**purchase, "sentAt": 1_180_000_000_000_000_000_000}
+    )
+    assert_bad_request(response, "sentAt")
+    assert client.post(track, headers=keys.pk, json=purchase).json() == {"ok": True}
+    wait_stored(client)
+    assert [r["transaction_id"] for r in stored_events(store, keys.id)] == ["absurd-1"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/analytics/event", {"event": "p", "timestamp": 2**62}, "timestamp"),
+        ("/analytics/event", {"event": "p", "timestamp": "now", "sentAt": 2**62}, "sentAt"),
+        (
+            "/v1/api/analytics/ecommerce/track",
+            {"event_type": "search", "timestamp": 2**62},
+            "timestamp",
+        ),
+        (
+            "/v1/api/analytics/ecommerce/track",
+            {"event_type": "search", "timestamp": 1_000, "sentAt": 2**62},
+            "sentAt",
+        ),
+        (
+            "/v1/track",
+            {"event": "p", "userId": "u", "originalTimestamp": 2**62},
+            "originalTimestamp",
+        ),
+        (
+            "/v1/track",
+            {"event": "p", "userId": "u", "timestamp": "9999-01-01T00:00:00Z"},
+            "timestamp",
+        ),
+    ],
+)
+def test_times_out_of_range_are_400s_naming_the_field(
+    client: TestClient,
+    make_tenant: Callable[..., TenantKeys],
+    store: Store,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    keys = unlimited_enterprise(client, make_tenant)
+    if body.get("timestamp") == "now":
+        body = {**body, "timestamp": int(datetime.now(UTC).timestamp() * 1000)}
+    headers = keys.pk
+    if path.startswith("/v1/track"):
+        token = base64.b64encode(f"{keys.publishable}:".encode()).decode()
+        headers = {"Authorization": f"Basic {token}"}
+    assert_bad_request(client.post(path, headers=headers, json=body), field)
+    wait_stored(client)
+    assert stored(store, keys.id) == []
+
+
+def test_a_batch_sent_at_out_of_range_is_a_400(
+    client: TestClient, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    keys = unlimited_enterprise(client, make_tenant)
+    batch = {"events": [{"event": "p", "timestamp": 1_000}], "sentAt": 2**62}
+    assert_bad_request(client.post("/analytics/event/batch", headers=keys.pk, json=batch), "sentAt")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -10,7 +11,13 @@ from typing import Any
 
 from shoplens.ingest.columns import events_table
 from shoplens.ingest.context import IngestContext
-from shoplens.ingest.dedup import ClientIdDedup, EventDedup, TransactionDedup, client_key
+from shoplens.ingest.dedup import (
+    ClientIdDedup,
+    EventDedup,
+    TransactionDedup,
+    client_key,
+    transaction_key,
+)
 from shoplens.ingest.event import Event
 from shoplens.ingest.normalize import event_id
 from shoplens.meta import Tenant
@@ -159,6 +166,57 @@ def test_entries_older_than_the_window_are_pruned() -> None:
     assert len(dedup) == 0
 
 
+def test_memory_per_purchase_does_not_grow_with_the_transaction_ids_length() -> None:
+    # 2,048-character transaction ids (the string cap) once cost ~3 KB a purchase: the
+    # index kept the (tenant, type, id) tuples with the ids themselves.
+    dedup, purchases = TransactionDedup(), 5_000
+
+    def fill() -> None:
+        batch = [event(1, transaction_id=f"{n:06d}" + "x" * 2_042) for n in range(purchases)]
+        assert len(dedup.claim(batch, now_ms=T0)) == purchases
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fill()
+        per_purchase = (tracemalloc.get_traced_memory()[0] - before) / purchases
+    finally:
+        tracemalloc.stop()
+    assert len(dedup) == purchases
+    assert per_purchase < 200, per_purchase  # a 64-bit key and a time in a dict slot
+
+
+def test_the_index_keeps_at_most_max_entries_forgetting_the_oldest_first() -> None:
+    dedup = TransactionDedup(max_entries=100)
+    for n in range(250):
+        dedup.claim([event(1, transaction_id=f"T-{n}", at=T0 + n)], now_ms=T0 + n)
+    assert len(dedup) == 100
+    assert dedup.claim([event(1, transaction_id="T-249")], now_ms=T0 + 300) == []  # newest
+    assert dedup.claim([event(1, transaction_id="T-150")], now_ms=T0 + 300) == []
+    assert len(dedup.claim([event(1, transaction_id="T-149")], now_ms=T0 + 300)) == 1  # gone
+
+
+def test_a_claim_refreshes_an_entry_so_eviction_takes_the_least_recently_claimed() -> None:
+    dedup = TransactionDedup(max_entries=2)
+    dedup.claim([event(1, transaction_id="old")], now_ms=T0)
+    dedup.claim([event(1, transaction_id="mid")], now_ms=T0 + 1)
+    assert dedup.claim([event(1, transaction_id="old")], now_ms=T0 + 2) == []  # a retry
+    dedup.claim([event(1, transaction_id="new")], now_ms=T0 + 3)  # evicts "mid"
+    assert dedup.claim([event(1, transaction_id="old")], now_ms=T0 + 4) == []
+    assert len(dedup.claim([event(1, transaction_id="mid")], now_ms=T0 + 5)) == 1
+
+
+def test_transaction_keys_depend_on_tenant_type_and_id() -> None:
+    keys = {
+        transaction_key(1, "purchase", "T-1"),
+        transaction_key(2, "purchase", "T-1"),
+        transaction_key(1, "refund", "T-1"),
+        transaction_key(1, "purchase", "T-2"),
+        transaction_key(12, "purchase", ":T-2"),
+    }
+    assert len(keys) == 5 and all(0 <= key < 2**64 for key in keys)
+
+
 # rebuilt from the store --------------------------------------------------------------------
 
 
@@ -279,6 +337,34 @@ def test_the_same_client_id_in_two_tenants_is_two_events() -> None:
     dedup = ClientIdDedup()
     mine, theirs = client_event(1, "shared"), client_event(2, "shared")
     assert ids(dedup.claim([mine, theirs], now_ms=T0)) == ids([mine, theirs])
+
+
+def test_the_client_id_arrays_keep_at_most_max_keys_forgetting_the_oldest_slices() -> None:
+    dedup = ClientIdDedup(window_hours=24, slices=24, max_keys=250)
+    for hour in range(5):  # 100 ids an hour; each hour merges the previous one
+        now = T0 + hour * HOUR_MS
+        dedup.claim([client_event(1, f"h{hour}-{i}", at=now) for i in range(100)], now_ms=now)
+    assert len(dedup) == 250 + 100  # the arrays at their bound, hour 4 still in the set
+    now = T0 + 4 * HOUR_MS
+    # hours 2 and 3 (and half of hour 1) are remembered; hour 0 is forgotten first
+    assert dedup.claim([client_event(1, f"h3-{i}", at=now) for i in range(100)], now_ms=now) == []
+    assert dedup.claim([client_event(1, f"h2-{i}", at=now) for i in range(100)], now_ms=now) == []
+    forgotten = [client_event(1, f"h0-{i}", at=now) for i in range(100)]
+    assert ids(dedup.claim(forgotten, now_ms=now)) == ids(forgotten)
+
+
+def test_a_burst_within_one_slice_is_merged_early_and_stays_bounded() -> None:
+    dedup = ClientIdDedup(window_hours=24, slices=24, max_keys=1_000, hot_max_keys=100)
+    burst = [client_event(1, f"b-{i}") for i in range(5_000)]
+    for start in range(0, 5_000, 50):  # requests of 50 events
+        assert len(dedup.claim(burst[start : start + 50], now_ms=T0)) == 50  # all new
+    assert len(dedup._hot) < 100 and len(dedup._keys) <= 1_000  # the bound is the point
+    remembered = len(dedup)
+    # Within one slice there is no age to evict by: which ids stay is arbitrary, but every
+    # one the index still counts is still dropped when resent, and no other.
+    assert 1_000 <= remembered < 1_100
+    resent = [client_event(1, f"b-{i}") for i in range(5_000)]
+    assert len(dedup.claim(resent, now_ms=T0)) == 5_000 - remembered
 
 
 def test_ids_are_remembered_across_slices_for_the_whole_window() -> None:

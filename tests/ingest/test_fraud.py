@@ -6,6 +6,7 @@ the velocity windows' memory bound, and blocked counts that outlive their counte
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -410,6 +411,42 @@ def test_velocity_memory_is_bounded() -> None:
     for n in range(50):
         count = velocity.record((1, "ip", "x"), NOW + 60_002, f"t{n}", cap=4)
     assert count == 4
+
+
+def retained_bytes(fill: Callable[[], None]) -> int:
+    """Bytes still allocated after ``fill`` returns: what the structure itself keeps (the
+    ids ``fill`` made are garbage by then unless the structure holds them)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fill()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_velocity_memory_per_key_does_not_grow_with_the_ids_length() -> None:
+    # 2,048-character user ids and transaction ids (the string cap) once cost ~4 KB a key.
+    velocity, keys = Velocity(max_keys=100_000), 5_000
+
+    def fill() -> None:
+        for n in range(keys):
+            long_id = f"{n:06d}" + "u" * 2_042
+            velocity.record((1, "user", long_id), NOW, f"{n:06d}" + "t" * 2_042, cap=5)
+
+    per_key = retained_bytes(fill) / keys
+    assert len(velocity) == keys
+    assert per_key < 600, per_key  # key tuple, digest, window dict, entry: no 2 KB strings
+
+
+def test_long_ids_stay_distinct_and_a_retried_long_transaction_counts_once() -> None:
+    velocity = Velocity()
+    user_a, user_b = "a" * 2_048, "a" * 2_047 + "b"
+    tx = "T" * 2_048
+    assert velocity.record((1, "user", user_a), NOW, tx, cap=5) == 1
+    assert velocity.record((1, "user", user_a), NOW + 1, tx, cap=5) == 1  # the retry
+    assert velocity.record((1, "user", user_a), NOW + 2, tx + "2", cap=5) == 2
+    assert velocity.record((1, "user", user_b), NOW + 3, tx, cap=5) == 1  # another user
 
 
 # --- currency ---------------------------------------------------------------------------

@@ -215,6 +215,30 @@ def test_ndjson_core_lines_are_stored_and_bad_lines_named(
     ]  # fmt: skip
 
 
+def test_ndjson_lines_nested_too_deep_or_timed_out_of_range_are_named_not_fatal(
+    tmp_path: Path, store: Store, meta: MetaStore, shop: TenantKeys
+) -> None:
+    # A 1,000-deep line once raised RecursionError out of the import; 2^62 ms was year 0000.
+    deep = '{"event": "deep", "properties": ' + '{"a": ' * 1_000 + "1" + "}" * 1_001
+    lines = [
+        deep,
+        json.dumps({"event": "far", "timestamp": 2**62}),
+        json.dumps({"event": "ok", "timestamp": at(0).isoformat()}),
+        json.dumps({"event": "iso", "timestamp": "2200-01-01T00:00:00Z"}),
+    ]
+    path = tmp_path / "hostile.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    stats = run_import(tmp_path, store, meta, shop.id, ImportFile(path, "core"))
+
+    assert (stats.rows, stats.accepted, stats.rejected) == (4, 1, 3)
+    assert stats.first_errors == [
+        "row 1: the line is nested deeper than 64 levels",
+        "row 2: timestamp must be between 1970-01-01 and 2200-01-01 (UTC)",
+        "row 4: timestamp must be between 1970-01-01 and 2200-01-01 (UTC)",
+    ]
+    assert [e["event_name"] for e in events(store, shop.id)] == ["ok"]
+
+
 def test_ndjson_is_streamed_one_batch_at_a_time(tmp_path: Path) -> None:
     path = tmp_path / "many.ndjson"
     line = json.dumps({"event_type": "search", "timestamp": at(0).isoformat()})

@@ -14,6 +14,7 @@ from shoplens.ingest.context import IngestContext, Limits
 from shoplens.ingest.event import Event, Item
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.normalize import (
+    MAX_TIME_MS,
     apply_page,
     convert,
     event_id,
@@ -174,13 +175,33 @@ def test_timestamp_ms(value: Any, ms: int) -> None:
         ("soon", "ts must be an ISO 8601 timestamp"),
         (True, "ts must be an ISO 8601 timestamp"),
         ([2024], "ts must be an ISO 8601 timestamp"),
-        (-1, "ts is before 1970"),
-        ("1969-12-31T23:59:59Z", "ts is before 1970"),
+        (-1, "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),
+        ("1969-12-31T23:59:59Z", "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),
+        (2**62, "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),  # once year 0000
+        (1.18e21, "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),
+        (float("inf"), "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),
+        (float("nan"), "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),
+        (MAX_TIME_MS, "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),
+        ("2200-01-01T00:00:00Z", "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),
+        ("9999-12-31T23:59:59Z", "ts must be between 1970-01-01 and 2200-01-01 (UTC)"),
     ],
 )
 def test_timestamp_ms_errors_name_the_field(value: Any, message: str) -> None:
     error = bad(timestamp_ms, value, "ts", make_ctx())
     assert (error.message, error.field) == (message, "ts")
+
+
+@pytest.mark.parametrize(
+    ("value", "ms"),
+    [
+        (0, 0),
+        ("1970-01-01T00:00:00Z", 0),
+        (MAX_TIME_MS - 1, MAX_TIME_MS - 1),
+        ("2199-12-31T23:59:59.999Z", MAX_TIME_MS - 1),
+    ],
+)
+def test_timestamp_ms_accepts_both_ends_of_the_range(value: Any, ms: int) -> None:
+    assert timestamp_ms(value, "ts", make_ctx()) == ms
 
 
 @pytest.mark.parametrize("historical", [False, True])

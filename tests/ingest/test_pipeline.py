@@ -280,6 +280,29 @@ def test_a_refused_submit_does_not_count_as_seen(
     assert_stored_exactly_once(store, tenant, [retry])
 
 
+def test_a_submit_the_wal_encoder_refuses_releases_its_claim(
+    tmp_path: Path, meta_file: Path, store: Store, make_tenant: Callable[..., Any]
+) -> None:
+    # An event no Int64 holds (what an absurd sentAt once produced) fails in the WAL
+    # encoder, before any append: the retry must still be stored, not answered as a dup.
+    tenant = make_tenant().id
+    unencodable = event(tenant, "purchase", "ORDER-3")
+    unencodable.timestamp = -(2**70)
+    retry = event(tenant, "purchase", "ORDER-3")
+
+    async def scenario() -> SubmitResult:
+        pipeline = IngestPipeline(make_settings(tmp_path, meta_file), store)
+        await pipeline.start()
+        with pytest.raises(OverflowError):
+            await pipeline.submit([unencodable])
+        result = await pipeline.submit([retry])
+        await pipeline.stop()
+        return result
+
+    assert asyncio.run(scenario()) == SubmitResult(1, 0)
+    assert_stored_exactly_once(store, tenant, [retry])
+
+
 def test_a_cancelled_submit_that_still_reached_the_wal_keeps_its_claim(
     tmp_path: Path, meta_file: Path, store: Store, make_tenant: Callable[..., Any]
 ) -> None:

@@ -14,6 +14,7 @@ from shoplens.auth import KeyVerifier, Principal, parse_bearer, require_secret
 from shoplens.config import Settings
 from shoplens.errors import BadRequest, PayloadTooLarge
 from shoplens.ingest.context import IngestContext, Limits, browser_request
+from shoplens.ingest.formats import check_json_depth
 from shoplens.ingest.fraud_stats import BlockedCounter
 from shoplens.ingest.money import CurrencyConverter
 from shoplens.ingest.pipeline import IngestPipeline
@@ -113,7 +114,8 @@ def ingest_context(request: Request, tenant: Tenant) -> IngestContext:
 
 async def read_body(request: Request) -> bytes:
     """The request body, refusing (413) anything over the request size limit — checked on
-    the declared length and while reading, so a lying client cannot make us buffer more."""
+    the declared length and while reading, so a lying client cannot make us buffer more —
+    and (400) JSON nested deeper than ``MAX_JSON_DEPTH`` (``formats.check_json_depth``)."""
     limit = state(request).limits.max_request_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -124,7 +126,9 @@ async def read_body(request: Request) -> bytes:
         if size > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    check_json_depth(body)
+    return body
 
 
 async def read_json(request: Request) -> Any:

@@ -22,7 +22,7 @@ from shoplens.api.openapi import INGEST, json_body
 from shoplens.auth import Principal, parse_bearer
 from shoplens.errors import BadRequest, PayloadTooLarge, Unauthorized
 from shoplens.ingest.event import Event
-from shoplens.ingest.formats import segment
+from shoplens.ingest.formats import check_json_depth, segment
 
 router = APIRouter(tags=["segment"], responses=INGEST)
 
@@ -74,6 +74,7 @@ def _inflated(request: Request, body: bytes, limit: int) -> bytes:
         raise BadRequest("Request body is not valid gzip") from None
     if len(data) > limit:
         raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
+    check_json_depth(data)  # read_body checked the compressed bytes only
     return data
 
 

@@ -31,6 +31,11 @@ demo — takes its timestamps as given and skips all three):
    retention task would delete it and no report looks that far back, and a live API
    accepting last year's orders is almost always a replay bug. History goes through the
    documented import path instead (``shoplens import``, ``ingest.importer``).
+
+Every time a client sends is within ``normalize.MIN_TIME_MS``..``MAX_TIME_MS`` (1970..2200)
+before this stage sees it; a correction that would move a time before 1970 (a ``sentAt``
+decades after its ``timestamp``) is a 400 naming ``sentAt``, and one past the receive time
+is clamped by rule 2, so every stored time is in that range too.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from typing import TYPE_CHECKING
 
 from shoplens.errors import BadRequest
 from shoplens.ingest.event import Event
+from shoplens.ingest.normalize import MIN_TIME_MS, TIME_RANGE
 from shoplens.ingest.stages import Facts
 
 if TYPE_CHECKING:
@@ -102,6 +108,12 @@ class Clock:
         if ctx.historical:
             return
         event.timestamp = self.correct(event.timestamp, facts.sent_at, ctx.received_at)
+        if event.timestamp < MIN_TIME_MS:  # both in range, but sentAt long after timestamp
+            raise BadRequest(
+                "sentAt is too far after timestamp: the skew-corrected time "
+                f"would not be {TIME_RANGE}",
+                field="sentAt",
+            )
         if event.timestamp > ctx.received_at + self.future_tolerance_ms:
             event.timestamp = ctx.received_at
             if FUTURE_TIMESTAMP not in event.fraud_reasons:

@@ -3,7 +3,8 @@
 Two indexes, combined by :class:`EventDedup` (what the pipeline uses):
 
 - :class:`TransactionDedup`: a purchase or refund whose (tenant, type, transaction id) was
-  accepted within the window (24 h) is dropped (seed 002).
+  accepted within the window (24 h) is dropped (seed 002). Kept as 64-bit digests, at most
+  ``MAX_TRANSACTIONS`` of them.
 - :class:`ClientIdDedup`: an event whose id the client chose (a Segment ``messageId``, a
   core ``id``: ``normalize.event_id`` makes those a UUIDv5) is dropped when that id was
   accepted within the window — an SDK retry counts once in every report at once, not
@@ -18,6 +19,7 @@ released if the append fails, so two concurrent retries cannot both get in.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 
@@ -27,26 +29,56 @@ import numpy.typing as npt
 from shoplens.ingest.event import DEDUPLICATED_TYPES, Event
 from shoplens.store import Store
 
-__all__ = ["ClientIdDedup", "EventDedup", "TransactionDedup", "client_key"]
+__all__ = [
+    "MAX_CLIENT_IDS",
+    "MAX_TRANSACTIONS",
+    "ClientIdDedup",
+    "EventDedup",
+    "TransactionDedup",
+    "client_key",
+    "transaction_key",
+]
 
 _SCALAR_LOOKUPS = 4  # up to this many keys per claim, one binary search each
 
 Keys = npt.NDArray[np.uint64]
 Slices = npt.NDArray[np.uint32]
 
-Key = tuple[int, str, str]
+#: purchases/refunds remembered at most (a burst beyond it forgets the oldest first); at
+#: ~70 bytes a key (measured) that is ~70 MB, whatever the length of the transaction ids
+MAX_TRANSACTIONS = 1_000_000
 
 
-def _key(event: Event) -> Key | None:
+def transaction_key(tenant_id: int, event_type: str, transaction_id: str) -> int:
+    """The 64-bit key of (tenant, type, transaction id): the first 8 bytes of SHA-256 over
+    ``tenant:type:id``, read big-endian — what ``TransactionDedup.load`` computes in SQL.
+
+    A fixed-size key whatever the id's length (ids may be 2,048 characters): the index
+    never holds the strings themselves.
+    """
+    text = f"{tenant_id}:{event_type}:{transaction_id}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
+
+
+def _key(event: Event) -> int | None:
     if event.event_type in DEDUPLICATED_TYPES and event.transaction_id:
-        return (event.tenant_id, event.event_type, event.transaction_id)
+        return transaction_key(event.tenant_id, event.event_type, event.transaction_id)
     return None
 
 
 class TransactionDedup:
-    def __init__(self, window_hours: float = 24.0) -> None:
+    """The purchases/refunds accepted within the window: 64-bit key → received_at (ms).
+
+    Keys are digests (``transaction_key``), so an entry costs the same for any id length;
+    at most ``max_entries`` are kept, the least recently claimed evicted first (the dict is
+    kept in claim order). An evicted order's retry within the window is stored again (only
+    a retry under the same client id is still caught) — the price of a bounded index.
+    """
+
+    def __init__(self, window_hours: float = 24.0, max_entries: int = MAX_TRANSACTIONS) -> None:
         self.window_ms = int(window_hours * 3600 * 1000)
-        self._seen: dict[Key, int] = {}
+        self.max_entries = max_entries
+        self._seen: dict[int, int] = {}
         self._next_prune = 0
 
     def __len__(self) -> int:
@@ -60,10 +92,11 @@ class TransactionDedup:
         for event in events:
             key = _key(event)
             if key is not None:
-                seen = self._seen.get(key)
+                seen = self._seen.pop(key, None)  # re-inserted below: newest last
                 if seen is not None and now_ms - seen < self.window_ms:
+                    self._seen[key] = seen
                     continue
-                self._seen[key] = event.received_at
+                self._remember(key, event.received_at)
             kept.append(event)
         return kept
 
@@ -78,23 +111,33 @@ class TransactionDedup:
         for event in events:
             key = _key(event)
             if key is not None:
-                self._seen[key] = max(self._seen.get(key, 0), event.received_at)
+                self._remember(key, max(self._seen.pop(key, 0), event.received_at))
 
     def load(self, store: Store, now_ms: int | None = None) -> int:
         """Rebuild from the store: every purchase/refund received within the window."""
         now_ms = now_ms or int(time.time() * 1000)
-        rows = store.query(
-            "SELECT tenant_id, event_type, transaction_id, "
+        # TRICKY: the key is ``transaction_key`` computed by ClickHouse (SHA256 is in every
+        # build, chDB's too): the first 8 bytes read big-endian, hence the reverse before
+        # the little-endian reinterpret. Oldest first, so the cap keeps the newest.
+        table = store.query(
+            "SELECT reinterpretAsUInt64(reverse(substring(SHA256(concat(toString(tenant_id), "
+            "':', toString(event_type), ':', transaction_id)), 1, 8))) AS key, "
             "toUnixTimestamp64Milli(max(received_at)) AS received_ms FROM events "
             "WHERE event_type IN ('purchase', 'refund') AND transaction_id != '' "
             "AND received_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
-            "GROUP BY tenant_id, event_type, transaction_id",
+            "GROUP BY key ORDER BY received_ms",
             {"since": now_ms - self.window_ms},
-        ).to_pylist()
-        for row in rows:
-            key = (row["tenant_id"], row["event_type"], row["transaction_id"])
-            self._seen[key] = max(self._seen.get(key, 0), row["received_ms"])
-        return len(rows)
+        )
+        keys = table.column("key").to_numpy().tolist()
+        received = table.column("received_ms").to_numpy().tolist()
+        for key, received_ms in zip(keys, received, strict=True):
+            self._remember(key, max(self._seen.pop(key, 0), received_ms))
+        return len(keys)
+
+    def _remember(self, key: int, received_at: int) -> None:
+        self._seen[key] = received_at
+        while len(self._seen) > self.max_entries:
+            del self._seen[next(iter(self._seen))]
 
     def _prune(self, now_ms: int) -> None:
         if now_ms < self._next_prune:
@@ -102,6 +145,12 @@ class TransactionDedup:
         self._next_prune = now_ms + 60_000
         cutoff = now_ms - self.window_ms
         self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
+
+
+#: client ids remembered at most (12 bytes each: ~240 MB), and at most in the current
+#: slice's set (~80 bytes each: ~80 MB) before it is merged early
+MAX_CLIENT_IDS = 20_000_000
+MAX_HOT_CLIENT_IDS = 1_000_000
 
 
 def client_key(event: Event) -> int | None:
@@ -127,11 +176,24 @@ class ClientIdDedup:
     a lookup is a binary search. The merge also drops the slices that left the window, so
     a key is remembered for the window plus at most one slice. Cost (docs/architecture.md):
     12 bytes per key in the arrays, ~80 in the current slice's set; one merge per slice.
+
+    Bounded: the set is merged early when it reaches ``hot_max_keys``, and the arrays keep
+    at most ``max_keys`` keys — past that the keys of the oldest slices are forgotten
+    first (their retries are stored again; ReplacingMergeTree's merge is the backstop).
     """
 
-    def __init__(self, window_hours: float = 24.0, slices: int = 24) -> None:
+    def __init__(
+        self,
+        window_hours: float = 24.0,
+        slices: int = 24,
+        *,
+        max_keys: int = MAX_CLIENT_IDS,
+        hot_max_keys: int = MAX_HOT_CLIENT_IDS,
+    ) -> None:
         self.window_ms = int(window_hours * 3600 * 1000)
         self.slice_ms = max(1, self.window_ms // slices)
+        self.max_keys = max_keys
+        self.hot_max_keys = min(hot_max_keys, max_keys)
         self._slices_kept = slices + 1
         self._hot: set[int] = set()
         self._hot_slice = -1
@@ -159,6 +221,7 @@ class ClientIdDedup:
                 # the arrays is dropped at the next merge, this one is in the set.
                 self._hot.add(key)
             kept.append(event)
+        self._bound_hot()
         return kept
 
     def release(self, events: Iterable[Event]) -> None:
@@ -179,6 +242,7 @@ class ClientIdDedup:
             key = client_key(event)
             if key is not None:
                 self._hot.add(key)
+        self._bound_hot()
 
     def load(self, store: Store, now_ms: int | None = None) -> int:
         """Rebuild from the store: the client ids of every event received within the window."""
@@ -219,11 +283,19 @@ class ClientIdDedup:
     def _rotate(self, current: int) -> None:
         if current == self._hot_slice:
             return
+        self._merge_hot(current)
+        self._hot_slice = current
+
+    def _bound_hot(self) -> None:
+        """Merge the current slice's set early once it holds ``hot_max_keys`` keys."""
+        if len(self._hot) >= self.hot_max_keys:
+            self._merge_hot(self._hot_slice)
+
+    def _merge_hot(self, current: int) -> None:
         if self._hot:
             keys = np.sort(np.fromiter(self._hot, dtype=np.uint64, count=len(self._hot)))
             self._merge(keys, np.full(len(keys), self._hot_slice, dtype=np.uint32), current)
             self._hot = set()
-        self._hot_slice = current
 
     def _merge(self, keys: Keys, slice_of: Slices, current: int) -> None:
         """Add sorted ``keys`` to the sorted arrays; drop the slices that left the window."""
@@ -242,6 +314,18 @@ class ClientIdDedup:
         self._slice_of = np.empty(len(new), dtype=np.uint32)
         self._keys[at], self._keys[~new] = keys, old_keys
         self._slice_of[at], self._slice_of[~new] = slice_of, old_slices
+        self._trim()
+
+    def _trim(self) -> None:
+        """Forget the keys of the oldest slices until at most ``max_keys`` are left."""
+        over = len(self._keys) - self.max_keys
+        if over <= 0:
+            return
+        threshold = np.partition(self._slice_of, over - 1)[over - 1]
+        drop = self._slice_of < threshold
+        ties = np.flatnonzero(self._slice_of == threshold)[: over - int(drop.sum())]
+        drop[ties] = True
+        self._keys, self._slice_of = self._keys[~drop], self._slice_of[~drop]
 
 
 class EventDedup:

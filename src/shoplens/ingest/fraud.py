@@ -18,6 +18,7 @@ get here: normalization refuses them (``money.decimal_of``) with a 400.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import threading
@@ -220,13 +221,28 @@ RULES: dict[str, Rule] = {
 # --- velocity windows --------------------------------------------------------------------
 
 
+#: ids longer than this (characters) are kept in memory as a 16-byte digest (``compact``)
+COMPACT_OVER = 64
+
+
+def compact(value: str) -> str | bytes:
+    """``value`` itself when short, else its 16-byte BLAKE2b digest: what an in-memory
+    window keeps of a user id, IP or transaction id, so that an entry costs at most ~120
+    bytes whatever the id's length (ids may be 2,048 characters). A digest is ``bytes``,
+    so it can never equal a short id kept as ``str``."""
+    if len(value) <= COMPACT_OVER:
+        return value
+    return hashlib.blake2b(value.encode(), digest_size=16).digest()
+
+
 class Velocity:
     """Sliding one-minute windows of purchases per key (tenant, "user"|"ip", value).
 
     Per process: several server processes each count their own share. Memory is bounded:
-    a window keeps at most ``cap`` entries, keys idle for a minute are evicted, and at most
-    ``max_keys`` keys are kept (the least recently used go first). A transaction id already
-    in the window (a retry) is not counted twice.
+    a window keeps at most ``cap`` entries, keys idle for a minute are evicted, at most
+    ``max_keys`` keys are kept (the least recently used go first), and long ids are kept
+    as digests (``compact``). A transaction id already in the window (a retry) is not
+    counted twice.
     """
 
     WINDOW_MS = 60_000
@@ -235,7 +251,9 @@ class Velocity:
         self.max_keys = max_keys
         # key → {transaction id: ms}; both in insertion order: oldest first, so expiring
         # is popping from the front and a retried transaction id is a dict lookup.
-        self._windows: OrderedDict[tuple[int, str, str], dict[str, int]] = OrderedDict()
+        self._windows: OrderedDict[tuple[int, str, str | bytes], dict[str | bytes, int]] = (
+            OrderedDict()
+        )
         self._anonymous = itertools.count()
         self._lock = threading.Lock()
 
@@ -246,17 +264,20 @@ class Velocity:
         """Count a purchase at ``now_ms``; the purchases of ``key`` in the last minute,
         this one included (at most ``cap``)."""
         expired = now_ms - self.WINDOW_MS
+        tenant, kind, value = key
+        compact_key = (tenant, kind, compact(value))
+        entry = compact(tx) if tx else f"\0{next(self._anonymous)}"
         with self._lock:
             windows = self._windows
-            window = windows.get(key)
+            window = windows.get(compact_key)
             if window is None:
                 self._evict(expired)
-                window = windows[key] = {}
+                window = windows[compact_key] = {}
             else:
-                windows.move_to_end(key)  # most recently used last
+                windows.move_to_end(compact_key)  # most recently used last
             while window and window[next(iter(window))] <= expired:
                 del window[next(iter(window))]
-            window.setdefault(tx or f"\0{next(self._anonymous)}", now_ms)
+            window.setdefault(entry, now_ms)
             while len(window) > cap:
                 del window[next(iter(window))]
             return len(window)

@@ -38,7 +38,9 @@ from typing import Any
 
 import msgspec
 
+from shoplens.errors import BadRequest
 from shoplens.ingest import bulk
+from shoplens.ingest.formats import check_json_depth
 from shoplens.ingest.pipeline import IngestPipeline
 from shoplens.ingest.stages import Stages
 from shoplens.meta import Tenant
@@ -216,9 +218,13 @@ class ImportFile:
                 if not line:
                     continue
                 try:
+                    check_json_depth(line, what="the line")
                     msgspec.json.decode(line, type=msgspec.Raw)
                 except msgspec.DecodeError as exc:
                     yield _Row(number, None, f"not valid JSON: {exc}")
+                    continue
+                except BadRequest as exc:  # nested past the bound
+                    yield _Row(number, None, exc.message)
                     continue
                 if not line.startswith(b"{"):
                     yield _Row(number, None, "must be a JSON object")

@@ -65,8 +65,24 @@ def properties(value: Any, field: str, ctx: IngestContext) -> dict[str, str]:
     return out
 
 
+#: The times a client may send (``timestamp``, ``sentAt``, ``originalTimestamp``, import
+#: files), epoch ms: from 1970-01-01 up to, not including, 2200-01-01 (UTC). Every stored
+#: time fits ``DateTime64(3, 'UTC')`` (up to 2299) and the WAL's Int64 milliseconds, and the
+#: clock stage's arithmetic on two such times cannot overflow either.
+MIN_TIME_MS = 0
+MAX_TIME_MS = 7_258_118_400_000  # 2200-01-01T00:00:00Z
+TIME_RANGE = "between 1970-01-01 and 2200-01-01 (UTC)"
+
+
+def check_time_range(ms: float, field: str) -> None:
+    """400 naming ``field`` unless ``ms`` is within [MIN_TIME_MS, MAX_TIME_MS)."""
+    if not MIN_TIME_MS <= ms < MAX_TIME_MS:  # NaN fails too
+        raise BadRequest(f"{field} must be {TIME_RANGE}", field=field)
+
+
 def timestamp_ms(value: Any, field: str, ctx: IngestContext) -> int:
-    """ISO 8601 (Z or offset; naive means UTC) or epoch ms → epoch ms.
+    """ISO 8601 (Z or offset; naive means UTC) or epoch ms → epoch ms, within the range
+    ``check_time_range`` allows.
 
     Without a value the receive time is used. How far ahead or behind the server clock a
     time may be is the clock stage's rule (``ingest.clock``: skew correction, future clamp,
@@ -75,6 +91,7 @@ def timestamp_ms(value: Any, field: str, ctx: IngestContext) -> int:
     if value is None or value == "":
         return ctx.received_at
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_time_range(value, field)  # before int(): inf and NaN cannot be converted
         ms = int(value)
     elif isinstance(value, str):
         try:
@@ -84,10 +101,9 @@ def timestamp_ms(value: Any, field: str, ctx: IngestContext) -> int:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         ms = int(parsed.timestamp() * 1000)
+        check_time_range(ms, field)
     else:
         raise BadRequest(f"{field} must be an ISO 8601 timestamp", field=field)
-    if ms < 0:
-        raise BadRequest(f"{field} is before 1970", field=field)
     return ms
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import msgspec
 
 from shoplens.config import Settings
-from shoplens.errors import TooManyRequests
 from shoplens.ingest.dedup import EventDedup
 from shoplens.ingest.event import Event
 from shoplens.ingest.flusher import Flusher
@@ -97,25 +96,37 @@ class IngestPipeline:
             # stages (stage-less bulk loads), which never get an IP-derived id.
             event.visitor_id = event.visitor_id or event.anonymous_id or event.user_id
         kept = self.dedup.claim(events)
-        if kept and self.quota is not None:
+        if kept:
+            # Whatever fails between the claim and the durable append (the quota's 429, an
+            # event the WAL encoder refuses, a failed append) releases the claim: a retry
+            # of an event that was not stored must not be answered as a duplicate.
             try:
-                self.quota.charge(kept)  # 429 over the monthly quota: nothing is stored
-            except TooManyRequests:
+                if self.quota is not None:
+                    self.quota.charge(kept)  # 429 over the monthly quota: nothing is stored
+            except BaseException:
                 self.dedup.release(kept)
                 raise
-        if kept:
+            try:
+                payload = self._encoder.encode(kept)
+                append = asyncio.ensure_future(self.wal.append(payload, kept))
+            except BaseException:
+                self._release(kept)
+                raise
             # The append runs to its end even if this caller is cancelled (client gone,
             # timeout): release the claim only when the append itself failed.
-            append = asyncio.ensure_future(self.wal.append(self._encoder.encode(kept), kept))
             append.add_done_callback(functools.partial(self._release_if_failed, kept))
             await asyncio.shield(append)
         return SubmitResult(len(kept), len(events) - len(kept), len(blocked))
 
     def _release_if_failed(self, kept: list[Event], append: asyncio.Future[object]) -> None:
         if append.cancelled() or append.exception() is not None:
-            if self.quota is not None:
-                self.quota.refund(kept)
-            self.dedup.release(kept)
+            self._release(kept)
+
+    def _release(self, kept: list[Event]) -> None:
+        """Undo the quota charge and the dedup claim of events that were not stored."""
+        if self.quota is not None:
+            self.quota.refund(kept)
+        self.dedup.release(kept)
 
     async def wait_for_room(self, max_pending_rows: int) -> None:
         """Back-pressure for bulk producers (demo, import): wait while the flusher lags."""

@@ -464,7 +464,9 @@ def test_unparseable_timestamp(timestamp: str) -> None:
 
 
 def test_timestamp_before_1970() -> None:
-    assert rejection({"event": "page_view", "timestamp": -1}).message == "timestamp is before 1970"
+    assert rejection({"event": "page_view", "timestamp": -1}).message == (
+        "timestamp must be between 1970-01-01 and 2200-01-01 (UTC)"
+    )
 
 
 def test_a_list_of_items_is_not_also_kept_as_a_property() -> None:

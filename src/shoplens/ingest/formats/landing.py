@@ -16,6 +16,7 @@ from shoplens.errors import BadRequest
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event
 from shoplens.ingest.normalize import apply_page, event_id, finish, properties, text
+from shoplens.meta import MAX_TENANT_ID
 
 # Seed 004's event types; ``pageview`` is the canonical ``page_view``.
 LANDING_TYPES: dict[str, str] = {
@@ -45,6 +46,8 @@ def validate(raw: LandingIn) -> tuple[int, str]:
     """(tenant id, canonical type), or the 400 that names what is wrong."""
     if raw.tenant_id is None:
         raise BadRequest("tenant_id is required", field="tenant_id")
+    if not 1 <= raw.tenant_id <= MAX_TENANT_ID:  # checked before any lookup
+        raise BadRequest(f"tenant_id must be between 1 and {MAX_TENANT_ID}", field="tenant_id")
     if not raw.event_type:
         raise BadRequest("event_type is required", field="event_type")
     kind = LANDING_TYPES.get(raw.event_type)
