@@ -30,13 +30,13 @@ MIB = 1024 * 1024
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Any]]:
     data_dir = tmp_path_factory.mktemp("limits") / "data"
     tenant = create_tenant(data_dir, "Limits Shop")
+    # Two limits as environment variables, two as serve flags: both ways are read.
     env = {
         "SHOPLENS_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
         "SHOPLENS_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
-        "SHOPLENS_BODY_TIMEOUT": str(BODY_TIMEOUT),
-        "SHOPLENS_KEEP_ALIVE_TIMEOUT": str(KEEP_ALIVE_TIMEOUT),
     }
-    proc = start_server(data_dir, env=env, log_dir=data_dir.parent)
+    flags = ("--body-timeout", str(BODY_TIMEOUT), "--keep-alive-timeout", str(KEEP_ALIVE_TIMEOUT))
+    proc = start_server(data_dir, env=env, log_dir=data_dir.parent, args=flags)
     try:
         yield proc, tenant
     finally:
