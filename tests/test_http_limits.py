@@ -180,7 +180,7 @@ def test_a_connection_that_sends_nothing_is_closed(server: Any) -> None:
         elapsed = time.monotonic() - started
     assert response.startswith(b"HTTP/1.1 408 ")
     assert error_of(response) == "Request header not received within 1 seconds"
-    assert HEADER_TIMEOUT * 0.9 < elapsed < HEADER_TIMEOUT + SLACK
+    assert HEADER_TIMEOUT * 0.5 < elapsed < HEADER_TIMEOUT + SLACK
 
 
 def test_a_body_shorter_than_its_content_length_is_answered_408(server: Any) -> None:
@@ -224,4 +224,4 @@ def test_an_idle_keep_alive_connection_is_closed(server: Any) -> None:
         started = time.monotonic()
         assert read_until_closed(sock) == b""
         elapsed = time.monotonic() - started
-    assert KEEP_ALIVE_TIMEOUT * 0.9 < elapsed < KEEP_ALIVE_TIMEOUT + SLACK
+    assert KEEP_ALIVE_TIMEOUT * 0.5 < elapsed < KEEP_ALIVE_TIMEOUT + SLACK

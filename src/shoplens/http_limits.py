@@ -141,9 +141,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _head_late(self) -> None:
         self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
-            seconds = self.limits.header_timeout
-            self._refuse(408, f"Request header not received within {seconds:g} seconds")
+        if not self._in_head or self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # a pipelined head: no 408 in the middle of a response
+            return
+        seconds = self.limits.header_timeout
+        self._refuse(408, f"Request header not received within {seconds:g} seconds")
 
     def _body_late(self) -> None:
         self._body_timer = None
@@ -161,7 +165,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` in the one error shape and close the connection."""
         self._cancel_timers()
-        self.logger.info("closing %s: %s", self.client, message)
+        self.logger.info("connection closed: %s", message)  # no address: docs/privacy.md
         body = json.dumps({"ok": False, "error": message, "field": None}).encode()
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
