@@ -214,6 +214,26 @@ def test_a_whole_body_is_still_accepted(server: Any) -> None:
     assert response.status_code in (200, 201, 202), response.text
 
 
+def test_a_large_body_sent_with_its_head_in_one_write_is_not_taken_for_a_header(
+    server: Any,
+) -> None:
+    # A batch of 200 KiB (over the 16 KiB header limit, under the 512 KiB body limit) sent
+    # in one write reaches the server in reads that hold the head, the body and its end.
+    proc, tenant = server
+    events = [{"event": "page_view", "properties": {"pad": "e" * 500}} for _ in range(400)]
+    body = json.dumps({"events": events}).encode()
+    head = (
+        "POST /analytics/event/batch HTTP/1.1\r\nHost: shop\r\n"
+        f"Authorization: Bearer {tenant['publishable_key']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with connect(proc) as sock:
+        for _ in range(2):  # and again on the same kept-alive connection
+            sock.sendall(head.encode() + body)
+            response = read_response(sock)
+            assert response.split(b" ", 2)[1] in (b"200", b"201", b"202"), response[:300]
+
+
 def test_an_idle_keep_alive_connection_is_closed(server: Any) -> None:
     proc, _ = server
     request = b"GET /healthz HTTP/1.1\r\nHost: shop\r\n\r\n"

@@ -68,6 +68,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # uvicorn arms its keep-alive timer with this attribute (its setting is whole seconds).
         self.timeout_keep_alive = self.limits.keep_alive_timeout  # type: ignore[assignment]
         self._in_head = True  # between the end of one request and the end of the next head
+        self._head_open = False  # between the first byte of a request and the end of its head
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
@@ -88,6 +89,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         if self._in_head and self._head_timer is None:
             self._arm_head_timer()
+        head_was_open = self._head_open
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -104,19 +106,24 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.logger.warning(msg)
             self.send_400_response(msg)
             return
-        if self._in_head:
+        if self._head_open:
             # The head is still arriving: refuse before buffering more than the limit (plus
             # the one chunk just read), however long a header the client goes on sending.
-            self._head_bytes += len(data)
+            # A chunk that began the head may also end a previous request: count only what
+            # the parser has taken of this head so far (the header being read excluded).
+            self._head_bytes += len(data) if head_was_open else self._parsed_head_bytes()
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(431, self._too_large())
 
     # parser callbacks ---------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_open, self._head_bytes = True, 0
+
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self._in_head = self._head_open = False
         self._cancel_head_timer()
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self.limits.max_header_bytes:
+        if self._parsed_head_bytes() > self.limits.max_header_bytes:
             self._refusal = (431, self._too_large())
             raise _Refused  # httptools stops parsing; data_received answers the refusal
         super().on_headers_complete()
@@ -125,7 +132,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._cancel_body_timer()
-        self._in_head, self._head_bytes = True, 0
+        self._in_head = True
         super().on_message_complete()
 
     def handle_websocket_upgrade(self) -> None:
@@ -133,6 +140,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     # limits -------------------------------------------------------------------------------
+    def _parsed_head_bytes(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
     def _too_large(self) -> str:
         return f"Request header fields too large: over {self.limits.max_header_bytes} bytes"
 
