@@ -134,9 +134,11 @@ def start_server(
     log_dir: Path | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
     attempts: int = 3,
+    args: tuple[str, ...] = (),
 ) -> ServerProcess:
     """Start ``shoplens serve`` on ``data_dir`` and a free port; return once /healthz
-    answers. ``env`` adds ``SHOPLENS_*`` settings (e.g. ``SHOPLENS_FLUSH_INTERVAL``).
+    answers. ``env`` adds ``SHOPLENS_*`` settings (e.g. ``SHOPLENS_FLUSH_INTERVAL``),
+    ``args`` more ``serve`` flags.
 
     A port picked free can be taken before the server binds it; a server that exits during
     start is retried on another port, up to ``attempts`` times. If it never comes up the
@@ -146,7 +148,7 @@ def start_server(
     log_dir.mkdir(parents=True, exist_ok=True)
     failures = []
     for _ in range(attempts):
-        server = _spawn(data_dir, env, log_dir)
+        server = _spawn(data_dir, env, log_dir, args)
         outcome = _wait_healthy(server, startup_timeout)
         if outcome is None:
             return server
@@ -157,7 +159,9 @@ def start_server(
     raise RuntimeError("shoplens server did not come up:\n" + "\n".join(failures))
 
 
-def _spawn(data_dir: Path, env: dict[str, str] | None, log_dir: Path) -> ServerProcess:
+def _spawn(
+    data_dir: Path, env: dict[str, str] | None, log_dir: Path, args: tuple[str, ...] = ()
+) -> ServerProcess:
     port = free_port()
     log_path = log_dir / f"server-{port}-{time.monotonic_ns()}.log"
     command = [
@@ -171,6 +175,7 @@ def _spawn(data_dir: Path, env: dict[str, str] | None, log_dir: Path) -> ServerP
         str(port),
         "--host",
         "127.0.0.1",
+        *args,
     ]
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(

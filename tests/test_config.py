@@ -77,6 +77,10 @@ def test_exchange_rate_refresh_settings(monkeypatch: pytest.MonkeyPatch) -> None
         ("SHOPLENS_KEY_CACHE_SECONDS", "0", "key_cache_seconds", 0.0),
         ("SHOPLENS_TRUST_PROXY", "true", "trust_proxy", True),
         ("SHOPLENS_TRUST_PROXY", "1", "trust_proxy", True),
+        ("SHOPLENS_MAX_HEADER_BYTES", "65536", "max_header_bytes", 65536),
+        ("SHOPLENS_HEADER_TIMEOUT", "2.5", "header_timeout", 2.5),
+        ("SHOPLENS_BODY_TIMEOUT", "60", "body_timeout", 60.0),
+        ("SHOPLENS_KEEP_ALIVE_TIMEOUT", "0.5", "keep_alive_timeout", 0.5),
         ("shoplens_port", "9002", "port", 9002),  # case-insensitive, as pydantic-settings is
     ],
 )
@@ -105,6 +109,10 @@ def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> No
         ("SHOPLENS_PORT", "eighty"),
         ("SHOPLENS_KEY_CACHE_SECONDS", "-1"),
         ("SHOPLENS_DEDUP_WINDOW_HOURS", "0"),
+        ("SHOPLENS_MAX_HEADER_BYTES", "100"),  # not even a request line and a Host header
+        ("SHOPLENS_HEADER_TIMEOUT", "0"),
+        ("SHOPLENS_BODY_TIMEOUT", "-1"),
+        ("SHOPLENS_KEEP_ALIVE_TIMEOUT", "0"),
     ],
 )
 def test_invalid_values_are_refused(

@@ -283,13 +283,39 @@ def serve(
     ] = False,
     demo_events: Annotated[int, typer.Option(help="Events for --demo.")] = 200_000,
     demo_days: Annotated[int, typer.Option(help="Days of history for --demo.")] = 90,
+    max_header_bytes: Annotated[
+        int | None,
+        typer.Option(envvar="SHOPLENS_MAX_HEADER_BYTES", help="Header size limit (431 beyond)."),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(envvar="SHOPLENS_HEADER_TIMEOUT", help="Seconds to send headers (408)."),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(envvar="SHOPLENS_BODY_TIMEOUT", help="Seconds to send a body (408)."),
+    ] = None,
+    keep_alive_timeout: Annotated[
+        float | None,
+        typer.Option(envvar="SHOPLENS_KEEP_ALIVE_TIMEOUT", help="Idle connection seconds."),
+    ] = None,
 ) -> None:
     """Start the HTTP server on the configured store."""
     import uvicorn
 
     from shoplens.app import DataDirLocked, create_app, lock_data_dir
+    from shoplens.http_limits import ConnectionLimits, protocol_for
 
-    settings = settings_for(data_dir, host=host, port=port, store_url=store_url)
+    settings = settings_for(
+        data_dir,
+        host=host,
+        port=port,
+        store_url=store_url,
+        max_header_bytes=max_header_bytes,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+    )
     keys: tuple[Tenant, str | None, str | None] | None = None
     try:
         # Fail now with a clear message if another process owns the data dir (the app
@@ -312,5 +338,10 @@ def serve(
         out.print(f"demo tenant {tenant.id}  secret key:      {secret}")
         out.print(f'try: curl -H "Authorization: Bearer {secret}" {base}/healthz')
     uvicorn.run(
-        app_instance, host=settings.host, port=settings.port, log_level="warning", access_log=False
+        app_instance,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        http=protocol_for(ConnectionLimits.from_settings(settings)),
     )

@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     max_properties: int = 100
     max_string_length: int = 2048
     max_items: int = 200
+    # Limits on a connection (http_limits.py): enforced at the socket, before the app.
+    max_header_bytes: int = Field(
+        32 * KIB, ge=1 * KIB, description="request line and headers together; 431 beyond"
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds to receive a request's headers; 408 and close beyond"
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="seconds to receive a request's body; 408 and close beyond"
+    )
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, description="seconds an idle connection is kept open between requests"
+    )
     key_cache_seconds: float = Field(5.0, ge=0, description="how long a verified key is cached")
     trust_proxy: bool = Field(False, description="take the client IP from X-Forwarded-For")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from shoplens.app import create_app
 from shoplens.config import Settings
 from shoplens.ingest.context import IngestContext
 from shoplens.ingest.event import Event
-from shoplens.ingest.privacy import DAY_SECONDS, Privacy, Salts
+from shoplens.ingest.privacy import DAY_SECONDS, Privacy, Salts, redact_ips
 from shoplens.ingest.stages import Facts, build_stages
 from shoplens.meta import MetaStore, Tenant
 from shoplens.store import Store
@@ -237,6 +238,64 @@ def test_properties_holding_the_ip_are_dropped(privacy: Privacy) -> None:
     assert event.properties == {"plan": "gold", "ipsum": "lorem"}
 
 
+def test_ips_under_any_key_nested_or_in_arrays_are_scrubbed(privacy: Privacy) -> None:
+    # What normalize.properties makes of {"geo": {...}, "hops": [...]}: their JSON text.
+    nested = json.dumps({"origin": "198.51.100.20", "city": "Lyon", "v6": ["2001:db8::20"]})
+    event = hashed(
+        privacy,
+        properties={
+            "ipv4": "198.51.100.21",  # a key the name list never had
+            "lastSeenFrom": "2001:db8::21",
+            "proxies": "198.51.100.22, 2001:db8::22",
+            "geo": nested,
+            "hops": json.dumps(["198.51.100.23", "cdn", 3]),
+            "note": "seen from 198.51.100.24:8443 yesterday",
+            "198.51.100.25": "a key that is an IP",
+            "version": "4.2",
+        },
+    )
+    assert event.properties == {
+        "geo": json.dumps({"origin": "[ip]", "city": "Lyon", "v6": ["[ip]"]}),
+        "hops": json.dumps(["[ip]", "cdn", 3]),
+        "note": "seen from [ip]:8443 yesterday",
+        "[ip]": "a key that is an IP",
+        "version": "4.2",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("203.0.113.5", "[ip]"),
+        ("from 203.0.113.5.", "from [ip]."),
+        ("http://203.0.113.5:8080/cart", "http://[ip]:8080/cart"),
+        ("http://[2001:db8::1]/", "http://[[ip]]/"),
+        ("2001:DB8:0:0:8:800:200C:417A", "[ip]"),
+        ("::1", "[ip]"),
+        ("fe80::1%eth0", "[ip]%eth0"),
+        ("::ffff:203.0.113.5", "::ffff:[ip]"),
+        ("11.2.3.45", "[ip]"),  # one address, not 1.2.3.4 inside another
+        # not addresses: left as they are
+        ("49.99", "49.99"),
+        ("12:30:45", "12:30:45"),
+        ("2026-12-04T17:28:32.123Z", "2026-12-04T17:28:32.123Z"),
+        ("1.3.6.1.4.1", "1.3.6.1.4.1"),
+        ("256.1.1.1", "256.1.1.1"),
+        ("aa:bb:cc:dd:ee:ff", "aa:bb:cc:dd:ee:ff"),
+        ("123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"),
+        ("v1.2.3", "v1.2.3"),
+        ("v1.2.3.4", "v1.2.3.4"),
+        (
+            "Mozilla/5.0 Chrome/131.0.0.0 Safari/537.36",
+            "Mozilla/5.0 Chrome/131.0.0.0 Safari/537.36",
+        ),
+        ("http://203.0.113.5/ and https://[::1]/", "http://[ip]/ and https://[[ip]]/"),
+    ],
+)
+def test_redact_ips_finds_addresses_by_their_shape(text: str, expected: str) -> None:
+    assert redact_ips(text) == expected
+
+
 def test_build_stages_has_the_privacy_stage(own_meta: MetaStore, tmp_path: Path) -> None:
     stages = build_stages(Settings(data_dir=tmp_path / "d"), own_meta)
     assert "privacy" in stages.names
@@ -311,6 +370,13 @@ def test_no_raw_ip_reaches_any_file_or_column(
     assert len(stored["events"]) == 11  # sanity: everything sent was stored
     notes = [dict(row["properties"]).get("note") for row in stored["events"]]
     assert notes.count("kept") == 4  # only the IP-holding properties were dropped
+    assert_stored_nowhere(ips, stored, settings)
+
+
+def assert_stored_nowhere(
+    ips: list[str], stored: dict[str, list[dict[str, Any]]], settings: Settings
+) -> None:
+    """None of ``ips`` in any column of ``stored`` rows, any WAL file, any metadata file."""
     wal_files = [p for p in settings.wal_dir.rglob("*") if p.is_file()]
     assert wal_files, "sanity: the WAL was written"
     meta_files = list(settings.meta_path.parent.glob(settings.meta_path.name + "*"))
@@ -321,6 +387,72 @@ def test_no_raw_ip_reaches_any_file_or_column(
                     assert ip not in str(value), f"{ip} stored in {table}.{column}"
         for path in [*wal_files, *meta_files]:
             assert ip.encode() not in path.read_bytes(), f"{ip} written to {path}"
+
+
+def test_ips_anywhere_in_properties_traits_and_metadata_are_stored_nowhere(
+    proxied: tuple[TestClient, Settings], make_tenant: Callable[..., TenantKeys], store: Store
+) -> None:
+    client, settings = proxied
+    shop = make_tenant("Privacy shop, shapes", plan="pro")
+    ips = [f"198.51.100.{n}" for n in range(30, 40)] + [f"2001:db8::{n}" for n in range(30, 36)]
+    # The addresses a request comes from are real-looking too; each must vanish as well.
+    sent_from = iter(f"192.0.2.{n}" for n in range(130, 140))
+
+    def post(path: str, body: dict[str, Any], auth: bool = True) -> None:
+        forwarded = next(sent_from)
+        ips.append(forwarded)
+        headers = {"X-Forwarded-For": forwarded, "User-Agent": UA} | (shop.pk if auth else {})
+        response = client.post(path, json=body, headers=headers)
+        assert response.is_success, (path, response.text)
+
+    post(
+        "/analytics/event",
+        {
+            "event": "signup",
+            "properties": {
+                "ipv4": ips[0],
+                "geo": {"origin": ips[1], "path": [ips[2], "cdn"], "v6": ips[10]},
+                "note": f"seen from {ips[3]}, then {ips[11]}",
+            },
+        },
+    )
+    post(
+        "/v1/api/analytics/ecommerce/track",
+        {"event_type": "view_cart", "properties": {"ipv4": ips[4]}},
+    )
+    post("/v1/identify", {"userId": "u-1", "traits": {"lastIp": ips[5], "ipv6": ips[12]}})
+    post(
+        "/v1/batch",
+        {
+            "batch": [
+                {"type": "identify", "userId": "u-2", "traits": {"address": {"ip": ips[6]}}},
+                {"type": "track", "event": "B", "userId": "u-2", "properties": {"hops": [ips[13]]}},
+            ]
+        },
+    )
+    post(
+        "/api/analytics/track",
+        {
+            "tenant_id": shop.id,
+            "event_type": "click_call",
+            "metadata": {"visitor": ips[7], "visitor6": ips[14], "ua": f"via {ips[8]}"},
+        },
+        auth=False,
+    )
+    wait_stored(client)
+
+    stored = {
+        table: rows(store, f"SELECT * FROM {table} WHERE tenant_id = {{t:UInt32}}", t=shop.id)
+        for table in ("events", "event_items", "event_properties")
+    }
+    assert len(stored["events"]) == 6  # sanity: everything sent was stored
+    properties = [dict(row["properties"]) for row in stored["events"]]
+    signup = next(p for p in properties if "geo" in p)
+    # What is not an address stays, with the addresses redacted in place.
+    assert json.loads(signup["geo"]) == {"origin": "[ip]", "path": ["[ip]", "cdn"], "v6": "[ip]"}
+    assert signup["note"] == "seen from [ip], then [ip]"
+    assert "ipv4" not in signup
+    assert_stored_nowhere(ips, stored, settings)
 
 
 def test_over_http_a_landing_visitor_counts_once_a_day(

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from shoplens.api.limits import RequestLimits
 from shoplens.auth import KeyVerifier, Principal, parse_bearer, require_secret
@@ -115,17 +116,24 @@ def ingest_context(request: Request, tenant: Tenant) -> IngestContext:
 async def read_body(request: Request) -> bytes:
     """The request body, refusing (413) anything over the request size limit — checked on
     the declared length and while reading, so a lying client cannot make us buffer more —
-    and (400) JSON nested deeper than ``MAX_JSON_DEPTH`` (``formats.check_json_depth``)."""
+    and (400) JSON nested deeper than ``MAX_JSON_DEPTH`` (``formats.check_json_depth``).
+
+    A client that goes away before its whole body arrived (or is closed by the server's
+    body timeout, ``http_limits``) is a 400 nobody reads, not an unhandled exception."""
     limit = state(request).limits.max_request_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        message = f"Request body incomplete: the connection closed after {size} bytes"
+        raise BadRequest(message) from None
     body = b"".join(chunks)
     check_json_depth(body)
     return body

@@ -13,6 +13,10 @@ leaves only as hashes keyed by a random salt of the current UTC day, Plausible-s
   day's salt is gone, nobody — the operator included — can recompute that day's hashes
   from a candidate IP, which with an IPv4 space of 2^32 would otherwise be easy.
 
+Properties (and Segment ``traits``, landing ``metadata``, which become properties) are
+free-form, so a sender may put an IP anywhere in them: ``scrub_properties`` finds every
+IP-shaped value by its shape, under any key, nested or in arrays (see its docstring).
+
 Ids the sender gives (a first-party cookie id, a customer id) are used as the visitor as
 they are: they are stored in their own columns anyway, and they are what makes funnels and
 conversion work across days and between browser and server events. docs/privacy.md says
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import re
 import secrets
 import threading
 import time
@@ -47,6 +53,20 @@ IP_PROPERTY_KEYS = frozenset(
     {"ip", "ipaddress", "clientip", "remoteaddr", "remoteip", "userip", "visitorip"}
     | {"xforwardedfor", "xrealip", "forwardedfor"}
 )
+
+#: What an IP inside a longer text is replaced with.
+REDACTED_IP = "[ip]"
+#: Dotted quads not inside a longer dotted number (``1.2.3.4.5`` is an OID, not an IP)
+#: nor glued to a word as its version (``Chrome/131.0.0.0`` in a user agent, ``v1.2.3.4``).
+_IPV4 = re.compile(r"(?<![0-9A-Za-z.])(?<![A-Za-z]/)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9]|\.[0-9])")
+#: Runs of hex digits and colons holding at least two colons: the IPv6 candidates.
+#: TRICKY: the lookbehind starts a match only at the start of a run and the quantifier is
+#: possessive, so a 2,048-character run costs one pass, not n² steps.
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?=[0-9A-Fa-f]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]++")
+#: The longest IPv6 text once any dotted quad in it was redacted (8 groups of 4, 7 colons).
+_IPV6_MAX_CHARS = 39
+#: What may be left of a value that held nothing but IPs (``"1.2.3.4, 10.0.0.1"``).
+_IP_LIST_SEPARATORS = " ,;|[]()\t"
 
 #: Seconds since the epoch, like ``time.time``; injectable so tests can move the day.
 Clock = Callable[[], float]
@@ -117,18 +137,72 @@ def _is_ip_key(key: str) -> bool:
     return key.lower().replace("_", "").replace("-", "").replace(".", "") in IP_PROPERTY_KEYS
 
 
-def scrub_properties(event: Event, ips: tuple[str, ...]) -> None:
-    """Drop properties that name an IP or whose value is exactly the shopper's IP.
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
-    An IP inside a longer text cannot be recognized without false positives (1.2.3.4 is
-    inside 11.2.3.45); docs/privacy.md asks senders not to put one there."""
+
+def _redact_ipv4(match: re.Match[str]) -> str:
+    return REDACTED_IP if _is_ip(match.group()) else match.group()
+
+
+def _redact_ipv6(match: re.Match[str]) -> str:
+    token = match.group()
+    # The address may be glued to a word ending in hex letters ("code:2001:db8::1"): try
+    # each tail that starts after a colon and is short enough to be one.
+    for start in range(max(0, len(token) - _IPV6_MAX_CHARS), len(token) - 1):
+        if (start == 0 or token[start - 1] == ":") and _is_ip(token[start:]):
+            return token[:start] + REDACTED_IP
+    return token
+
+
+def redact_ips(text: str) -> str:
+    """``text`` with every IPv4 and IPv6 address in it replaced by ``[ip]``.
+
+    An address is recognized by its shape, whole, wherever it stands (a text, a URL, a
+    JSON string): a dotted quad that ``ipaddress`` parses (``11.2.3.45`` is one address,
+    not ``1.2.3.4`` inside another), and a run of hex digits and colons that does (an
+    IPv4-mapped ``::ffff:1.2.3.4`` included). A version number written like an address
+    (``1.2.3.4``) is redacted too, the price of never storing an address; one glued to a
+    word (``Chrome/131.0.0.0``, ``v1.2.3.4``) is taken for the version it is."""
+    if "." in text:
+        text = _IPV4.sub(_redact_ipv4, text)
+    if ":" in text:
+        text = _IPV6.sub(_redact_ipv6, text)
+    return text
+
+
+def _only_ips(redacted: str) -> bool:
+    return REDACTED_IP in redacted and not redacted.replace(REDACTED_IP, "").strip(
+        _IP_LIST_SEPARATORS
+    )
+
+
+def scrub_properties(event: Event, ips: tuple[str, ...]) -> None:
+    """No IP left in the event's properties, whatever key or shape it came under.
+
+    - a property whose key names an IP (``IP_PROPERTY_KEYS``), whose value is exactly the
+      shopper's address (``ips``) or holds nothing but addresses (``"1.2.3.4, 10.0.0.1"``)
+      is dropped;
+    - every other address is replaced by ``[ip]`` where it stands: inside a text
+      (``"seen from [ip]"``), in a key, and inside nested objects and arrays — those are
+      stored as their JSON text (``normalize.properties``), which stays valid JSON since
+      an address in it can only sit inside a string and ``[ip]`` needs no escaping.
+    """
     if not event.properties:
         return
-    event.properties = {
-        key: value
-        for key, value in event.properties.items()
-        if not _is_ip_key(key) and value not in ips
-    }
+    scrubbed = {}
+    for key, value in event.properties.items():
+        if _is_ip_key(key) or value in ips:
+            continue
+        redacted = redact_ips(value)
+        if _only_ips(redacted):
+            continue
+        scrubbed[redact_ips(key)] = redacted
+    event.properties = scrubbed
 
 
 class Privacy:
