@@ -70,13 +70,18 @@ class Export:
         batches: Iterable[pa.RecordBatch],
         on_rows: Callable[[int], None] | None = None,
     ) -> Generator[bytes, None, None]:
-        """The file's bytes, written batch by batch; ``on_rows(n)`` after each batch."""
+        """The file's bytes, written batch by batch; ``on_rows(n)`` after each batch.
+        Closing them (a client gone) closes ``batches`` too, if it is a generator."""
 
         def counted() -> Iterator[pa.RecordBatch]:
-            for batch in batches:
-                yield batch
-                if on_rows is not None:
-                    on_rows(batch.num_rows)
+            try:
+                for batch in batches:
+                    yield batch
+                    if on_rows is not None:
+                        on_rows(batch.num_rows)
+            finally:  # closing the chunks closes the batches (and the store's query)
+                if isinstance(batches, Generator):
+                    batches.close()
 
         for chunk in self.format.write(self.row_set.schema, counted(), self.row_set.name):
             if chunk:
