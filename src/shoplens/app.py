@@ -42,6 +42,7 @@ from shoplens.api import query as query_routes
 from shoplens.api import segment as segment_routes
 from shoplens.api import system as system_routes
 from shoplens.api.deps import AppState, TenantCache
+from shoplens.api.export_stream import ExportSlots
 from shoplens.api.limits import HEADERS as RATE_LIMIT_HEADERS
 from shoplens.api.limits import RateLimitHeaders, RequestLimits
 from shoplens.auth import KeyVerifier
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             stages=build_stages(settings, meta),
             blocked=blocked,
             rate_limits=RequestLimits(settings),
+            exports=ExportSlots(settings.export_concurrency),
         )
         await pipeline.start()
         blocked.start()

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         100, ge=0, description="events per minute per tenant on the public route; 0: no limit"
     )
 
+    # Exports (api/export_stream.py): concurrency per tenant, a stalled client's timeout.
+    export_concurrency: int = Field(
+        2, ge=1, description="exports one tenant may run at a time; one more is a 429"
+    )
+    export_write_timeout: float = Field(
+        60.0, gt=0, description="seconds an export waits for its client to take data"
+    )
+
     # Event time (ingest/clock.py): skew correction, future clamp.
     clock_future_tolerance_seconds: float = Field(
         600.0, ge=0, description="timestamps further past the receive time are clamped to it"

@@ -113,6 +113,29 @@ def test_an_export_streams_batch_by_batch_from_the_store(
     assert len({r["event_id"] for r in rows}) == 600
 
 
+def test_closing_an_export_after_its_first_chunk_ends_its_query_at_once(
+    client: TestClient, store: Store, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    """A client gone after the first chunk: closing the chunks must end the store's query
+    there and then (the route closes them on a disconnect), not at garbage collection."""
+    keys = make_tenant("abandoned", plan="pro")
+    send_many(client, keys, 300)
+    job = plan(
+        "events",
+        "csv",
+        keys.id,
+        parse_period({"period": "7d"}, timezone="UTC", now=datetime.now(UTC)),
+    )
+    batches = job.batches(store, batch_rows=10)
+    chunks = job.chunks(batches)
+    next(chunks), next(chunks)  # the header row and the first batch
+    running = "SELECT query FROM system.processes WHERE query LIKE 'SELECT toString(event_id)%'"
+    assert len(store.query(running)) == 1  # the export's query, still running
+    chunks.close()  # `batches` is still referenced here: no garbage collector would end it
+    assert len(store.query(running)) == 0
+    assert next(batches, None) is None  # closed through the chunks, not left suspended
+
+
 def test_an_export_is_a_plain_value() -> None:
     job = plan("customers", "json", 3, window(period="7d"))
     assert isinstance(job, Export) and job.row_set.name == "customers"

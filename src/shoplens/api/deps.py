@@ -10,6 +10,7 @@ import msgspec
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
+from shoplens.api.export_stream import ExportSlots
 from shoplens.api.limits import RequestLimits
 from shoplens.auth import KeyVerifier, Principal, parse_bearer, require_secret
 from shoplens.config import Settings
@@ -68,6 +69,8 @@ class AppState:
     rates: RatesRefresher | None = None
     #: messages batch routes rejected while accepting the rest (``GET /v1/ingest/errors``)
     rejections: RejectionLog = field(default_factory=RejectionLog)
+    #: concurrent ``GET /analytics/export`` per tenant (None: no limit)
+    exports: ExportSlots | None = None
 
 
 def state(request: Request) -> AppState:

@@ -44,7 +44,8 @@ ERRORS: dict[int, str] = {
     "or a feature the plan does not include",
     404: "Not found",
     413: "Request body, or one event in it, over its size limit",
-    429: "Rate limit or monthly event quota exceeded; ``Retry-After`` says when to retry",
+    429: "Rate limit, monthly event quota or concurrent exports exceeded; ``Retry-After`` says "
+    "when to retry",
     503: "Ingestion cannot take events now (write-ahead log full or shutting down); retry "
     "after ``Retry-After``",
 }

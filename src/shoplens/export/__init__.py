@@ -15,7 +15,8 @@ each writer turns a batch into bytes before it pulls the next. Row sets are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -49,28 +50,38 @@ class Export:
     def content_type(self) -> str:
         return self.format.content_type
 
-    def batches(self, store: Store, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, store: Store, batch_rows: int = BATCH_ROWS
+    ) -> Generator[pa.RecordBatch, None, None]:
         """The rows from the store in batches of at most ``batch_rows``, each cast to the row
         set's schema (names, types). The engine's blocks (about 65k rows) may be larger than
         ``batch_rows``: they are cut into zero-copy slices, so the writers see small batches."""
         sql, params = self.row_set.query(self.tenant_id, self.period).compile()
         schema = self.row_set.schema
-        for batch in store.stream(sql, params, batch_rows=batch_rows):
-            for start in range(0, batch.num_rows, batch_rows):
-                yield conform(batch.slice(start, batch_rows), schema)
+        # Closing these batches closes the store's stream now (query ended, connection
+        # closed), not whenever the garbage collector gets to it.
+        with closing(store.stream(sql, params, batch_rows=batch_rows)) as stream:
+            for batch in stream:
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield conform(batch.slice(start, batch_rows), schema)
 
     def chunks(
         self,
         batches: Iterable[pa.RecordBatch],
         on_rows: Callable[[int], None] | None = None,
-    ) -> Iterator[bytes]:
-        """The file's bytes, written batch by batch; ``on_rows(n)`` after each batch."""
+    ) -> Generator[bytes, None, None]:
+        """The file's bytes, written batch by batch; ``on_rows(n)`` after each batch.
+        Closing them (a client gone) closes ``batches`` too, if it is a generator."""
 
         def counted() -> Iterator[pa.RecordBatch]:
-            for batch in batches:
-                yield batch
-                if on_rows is not None:
-                    on_rows(batch.num_rows)
+            try:
+                for batch in batches:
+                    yield batch
+                    if on_rows is not None:
+                        on_rows(batch.num_rows)
+            finally:  # closing the chunks closes the batches (and the store's query)
+                if isinstance(batches, Generator):
+                    batches.close()
 
         for chunk in self.format.write(self.row_set.schema, counted(), self.row_set.name):
             if chunk:

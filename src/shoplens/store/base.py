@@ -44,6 +44,11 @@ class Store(Protocol):
         """Insert one Arrow batch exactly once: a retry with the same token is a no-op."""
         ...
 
+    def release_memory(self) -> None:
+        """Hand memory the engine freed back to the operating system (after a large query
+        such as an export ends); a no-op where the engine is not in this process."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -83,6 +83,9 @@ class ServerStore:
         }
         self._client().insert_arrow(table, batch, settings=settings)
 
+    def release_memory(self) -> None:
+        """The server's memory is the server's own: nothing to do here."""
+
     def close(self) -> None:
         client = getattr(self._local, "client", None)
         if client is not None:
