@@ -350,3 +350,51 @@ def test_sigkill_before_any_flush_replays_the_wal_exactly_once(tmp_path: Path) -
 
     summary = assert_stored_exactly_once(data_dir, tenant["tenant_id"], ledger, "WAL replay")
     assert summary["stored"] == batches * EVENTS_PER_BATCH, summary
+
+
+def test_sigkill_after_a_deletion_request_still_deletes_the_unflushed_events(
+    tmp_path: Path,
+) -> None:
+    """A batch for a user (acked, only in the WAL), a DELETE, then SIGKILL: the job is in
+    SQLite and the events in the WAL; after the restart the job ends with them deleted."""
+    data_dir = tmp_path / "data"
+    tenant = create_tenant(data_dir, "deletion-crash")
+    env = {"SHOPLENS_FLUSH_INTERVAL": "30"}
+    events = [make_event(f"del-{n}", n)[0] for n in range(3)]
+    for event in events[:2]:
+        event["user_id"] = "xavier"
+    events[2]["user_id"] = "yann"
+    server = start_server(data_dir, env=env, log_dir=tmp_path)
+    try:
+        pk = {"Authorization": f"Bearer {tenant['publishable_key']}"}
+        sk = {"Authorization": f"Bearer {tenant['secret_key']}"}
+        batch = httpx.post(f"{server.url}{BATCH_PATH}", json={"events": events}, headers=pk)
+        assert batch.status_code == 200, batch.text
+        deleted = httpx.delete(f"{server.url}/v1/api/analytics/user/xavier", headers=sk)
+        assert deleted.status_code == 200, deleted.text
+        server.kill()
+
+        server = start_server(data_dir, env=env, log_dir=tmp_path)
+        deadline = time.monotonic() + 120
+        while True:
+            status = httpx.get(
+                f"{server.url}/v1/api/analytics/user/xavier/deletion", headers=sk
+            ).json()
+            if status["status"] in ("done", "failed") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert status["status"] == "done", status
+        server.stop()
+    finally:
+        if server.alive():
+            server.kill()
+    rows = query_store(
+        data_dir,
+        {
+            t: f"SELECT user_id FROM {t} WHERE tenant_id = {tenant['tenant_id']}"
+            for t in ("events", "event_items", "event_properties")
+        },
+    )
+    for table, stored in rows.items():
+        assert {r["user_id"] for r in stored} <= {"yann"}, table
+    assert [r["user_id"] for r in rows["events"]] == ["yann"]

@@ -141,6 +141,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             meta,
             pipeline.flusher.insert_lock,
             retention_interval=settings.retention_interval or None,
+            flushed=lambda: pipeline.flusher.flushed_through(timeout=30),
         )
         app.state.shoplens.maintenance = maintenance
         maintenance_task = asyncio.create_task(maintenance.run(), name="maintenance")

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 
 from shoplens import deletion, retention
@@ -33,11 +33,15 @@ class Maintenance:
         insert_lock: threading.Lock,
         *,
         retention_interval: float | None,
+        flushed: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.meta = meta
         self.insert_lock = insert_lock
         self.retention_interval = retention_interval
+        #: waits until every event acknowledged so far is stored (False: not yet); a
+        #: deletion runs only after it, so it also removes the user's acked, unflushed events
+        self.flushed = flushed
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -55,7 +59,8 @@ class Maintenance:
         self.meta.drop_setting("ip_salt")
         while not self._stopping:
             try:
-                await asyncio.to_thread(self.run_once)
+                ready = self.flushed is None or await self.flushed()
+                await asyncio.to_thread(self.run_once, ready)
             except Exception:  # keep the loop alive; the next round retries
                 log.exception("maintenance round failed")
             with contextlib.suppress(TimeoutError):
@@ -71,12 +76,18 @@ class Maintenance:
                 return
             yield tenant
 
-    def run_once(self) -> None:
-        """Destroy expired visitor salts, run every queued deletion, then retention if due."""
+    def run_once(self, deletions: bool = True) -> None:
+        """Destroy expired visitor salts, run every queued deletion (unless ``deletions`` is
+        False: acked events are not all stored yet; the jobs stay queued for the next
+        round), then retention if due."""
         # Salts also rotate at the first event of a day; a quiet server must still destroy
         # them on time (docs/privacy.md: kept two days).
         self.meta.delete_salts_before(int(time.time() // 86_400) - 1)
-        while not self._stopping and deletion.run_next(self.meta, self.store, self.insert_lock):
+        while (
+            deletions
+            and not self._stopping
+            and deletion.run_next(self.meta, self.store, self.insert_lock)
+        ):
             pass
         if self.retention_interval is None or self._stopping:
             return

@@ -10,6 +10,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from shoplens.app import create_app
+from shoplens.config import Settings
+from shoplens.store import Store
 from tests.conftest import NOW, TenantKeys, wait_stored
 
 BATCH = "/v1/api/analytics/ecommerce/batch"
@@ -128,3 +131,25 @@ def test_retention_settings_round_trip_and_bounds(
         == 403
     )
     assert client.get("/analytics/settings", headers=free.sk).json()["retention"]["rawEvents"] == 7
+
+
+def test_delete_covers_acked_unflushed_events(
+    settings: Settings, store: Store, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    # Regression: a batch, then at once a DELETE, answered "done" with 0 rows deleted and
+    # left the batch stored once the flusher caught up.
+    slow = settings.model_copy(update={"flush_interval": 5.0})
+    shop = make_tenant("deletion unflushed", plan="pro")
+    with TestClient(create_app(slow, store=store)) as client:
+        events = [purchase("xavier", 5.0, 1), purchase("xavier", 6.0, 2), purchase("yann", 8.0, 1)]
+        assert client.post(BATCH, json={"events": events}, headers=shop.pk).status_code == 200
+        assert client.get("/healthz").json()["ingest"]["pending_events"] == 3  # not flushed
+        assert client.delete("/v1/api/analytics/user/xavier", headers=shop.sk).status_code == 200
+        status = wait_done(client, shop, "xavier")
+        assert status["status"] == "done"
+        assert status["rows_deleted"]["events"] == 2
+    for table in ("events", "event_items", "event_properties"):
+        users = store.query(
+            f"SELECT user_id FROM {table} WHERE tenant_id = {{t:UInt32}}", {"t": shop.id}
+        ).to_pylist()
+        assert sorted(r["user_id"] for r in users) == ["yann"], table

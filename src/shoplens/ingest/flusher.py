@@ -76,6 +76,8 @@ class Flusher:
         self._inflight: Batch | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        #: end of the last durable (hence acknowledged) WAL range handed to the flusher
+        self.acked: Position | None = None
         #: held around every insert; maintenance that rebuilds rollups from raw rows
         #: (per-user deletion) holds it so no insert lands between its delete and rebuild
         self.insert_lock = threading.Lock()
@@ -88,6 +90,7 @@ class Flusher:
         """Called by the WAL writer, in log order, once ``events`` are durable."""
         self._buffer.append(Batch(start, end, events))
         self._rows += len(events)
+        self.acked = end
         if self._rows >= self.max_rows:
             self._wake.set()
 
@@ -110,6 +113,19 @@ class Flusher:
             self.add(start, end, events)
             replayed += len(events)
         return replayed
+
+    async def flushed_through(self, timeout: float) -> bool:
+        """Flush now and wait until every range acknowledged so far is in the store (the
+        checkpoint has passed it); False if that takes longer than ``timeout`` seconds.
+        Per-user deletion waits on this so it also covers acked, unflushed events."""
+        target = self.acked
+        deadline = time.monotonic() + timeout
+        while target is not None and self.wal.checkpoint.flushed < target:
+            if self._stopping or time.monotonic() >= deadline:
+                return False
+            self._wake.set()
+            await asyncio.sleep(0.02)
+        return True
 
     def replayed_events(self) -> list[Event]:
         return [e for batch in self._buffer for e in batch.events]
