@@ -59,7 +59,11 @@ class Maintenance:
         self.meta.drop_setting("ip_salt")
         while not self._stopping:
             try:
-                ready = self.flushed is None or await self.flushed()
+                # Only a queued deletion waits for (and so forces) a flush: otherwise the
+                # flusher keeps its own pace, replayed events included.
+                ready = (
+                    self.flushed is None or not self.meta.has_deletions() or await self.flushed()
+                )
                 await asyncio.to_thread(self.run_once, ready)
             except Exception:  # keep the loop alive; the next round retries
                 log.exception("maintenance round failed")

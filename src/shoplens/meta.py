@@ -262,6 +262,14 @@ class MetaStore:
             (tenant_id, user_hash, user_id, utcnow_iso()),
         )
 
+    def has_deletions(self) -> bool:
+        """Whether a job is pending (or was running at a crash)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM user_deletions WHERE status IN ('pending', 'running') LIMIT 1"
+            ).fetchone()
+        return row is not None
+
     def claim_deletion(self) -> sqlite3.Row | None:
         """The oldest pending (or interrupted: running at a crash) job, marked running."""
         with self._lock, self._conn:
